@@ -1,0 +1,2 @@
+//! Linux CLI (being written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! UniFFI surface (being written).

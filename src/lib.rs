@@ -1,0 +1,23 @@
+//! Ferrotun: a WireGuard tunnel core for mobile VPN apps.
+//!
+//! The host OS creates the TUN interface and hands over its file descriptor;
+//! Ferrotun reads IP packets in batches, encrypts them with boringtun, sends
+//! them as UDP through a GSO send queue, receives with GRO, decrypts and writes
+//! back.
+//!
+//! Sans-IO: [`config`] and [`node`] hold the logic and never touch a socket, a
+//! thread or the clock (boringtun's own timer clock is the one exception,
+//! documented on [`node`]). [`gso`] is the send queue, a pure data structure.
+//! IO lives in [`io`] (TUN fd, UDP socket), [`runtime`] wires the pieces into
+//! threads and an event loop, [`platform`] holds OS specifics and [`ffi`] is
+//! the UniFFI surface for Kotlin and Swift.
+
+pub mod config;
+pub mod ffi;
+pub mod gso;
+pub mod io;
+pub mod node;
+pub mod platform;
+pub mod runtime;
+
+uniffi::setup_scaffolding!();
