@@ -1,0 +1,1081 @@
+//! End-to-end tests on real interfaces: two network namespaces joined by a
+//! veth pair (IPv4 and IPv6 outer addresses), a TUN device in each, and a
+//! WireGuard implementation on each side: `ferrotun up` (this crate's CLI)
+//! and/or wireguard-go (an independent implementation, configured with `wg`).
+//!
+//! Needs root, `ip` (iproute2, with netem for the loss test), `ping`,
+//! `python3`, `wireguard-go` and `wg`: `.ci/install-e2e.sh` installs them.
+//! Without root or a tool, each test prints `SKIP ...` and passes, except
+//! under `CI=true`, where a skip is a failure.
+//!
+//! Every test builds its own topology inside a [`Net`] guard with names unique
+//! to the test process, so nothing clashes with other runs; the guard kills
+//! every child and deletes the namespaces on drop, also when the test panics
+//! (and then prints the children's logs). Tests run one at a time (a static
+//! mutex): the machine has two cores and the transfers are CPU bound. Every
+//! wait has a deadline.
+//!
+//! Harness self-check: `FERROTUN_E2E_IMPL=wireguard-go` runs wireguard-go
+//! wherever a test asks for ferrotun, to tell a harness problem from a
+//! ferrotun one.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const FERROTUN: &str = env!("CARGO_BIN_EXE_ferrotun");
+const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
+
+/// Outer (veth) addresses of side 0 and side 1.
+const OUTER4: [&str; 2] = ["10.77.0.1", "10.77.0.2"];
+const OUTER6: [&str; 2] = ["fd00:77::1", "fd00:77::2"];
+/// Where the roaming side's outer address moves to (same prefix, so the
+/// other side keeps its route back).
+const ROAMED4: &str = "10.77.0.11";
+const ROAMED6: &str = "fd00:77::11";
+/// Inner (tunnel) addresses.
+const INNER4: [&str; 2] = ["10.78.0.1", "10.78.0.2"];
+const INNER6: [&str; 2] = ["fd00:78::1", "fd00:78::2"];
+const WG_PORT: u16 = 51820;
+const XFER_PORT: u16 = 5201;
+const MTU: u32 = 1420;
+const MIB: u64 = 1 << 20;
+
+/// Bound for short commands (`ip`, `wg`, `tc`, `ping -c 1`).
+const CMD_TIMEOUT: Duration = Duration::from_secs(15);
+/// Bound for the first handshake plus one ping reply. WireGuard retries a
+/// lost handshake after 5 s, so this allows a few retries.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bound for one bulk transfer (debug builds of the crypto are slow).
+const XFER_TIMEOUT: Duration = Duration::from_secs(150);
+
+static SERIAL: Mutex<()> = Mutex::new(());
+static NEXT_ID: AtomicU32 = AtomicU32::new(0);
+
+// ---------------------------------------------------------------------------
+// Preconditions: root and tools, skip or fail.
+
+/// Takes the test lock, or returns `None` after printing why the test skips.
+/// Under `CI=true` a skip panics instead.
+fn setup(test: &str, tools: &[&str]) -> Option<MutexGuard<'static, ()>> {
+    let mut missing = Vec::new();
+    if !is_root() {
+        missing.push("root (uid 0)".to_string());
+    }
+    for tool in tools {
+        if !have_tool(tool) {
+            missing.push(format!("`{tool}` on PATH"));
+        }
+    }
+    if !missing.is_empty() {
+        let msg = format!(
+            "SKIP {test}: needs {} (install with .ci/install-e2e.sh, run as root)",
+            missing.join(", ")
+        );
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}; CI=true, so a skip is a failure");
+        }
+        eprintln!("{msg}");
+        return None;
+    }
+    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    })
+}
+
+fn have_tool(tool: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| {
+            let f = d.join(tool);
+            f.is_file()
+        })
+    })
+}
+
+/// ferrotun on both sides still uses `wg` to make keys, and wireguard-go
+/// when `FERROTUN_E2E_IMPL=wireguard-go`.
+const NETNS_TOOLS: &[&str] = &["ip", "ping", "python3", "wg", "wireguard-go"];
+const INTEROP_TOOLS: &[&str] = NETNS_TOOLS;
+
+// ---------------------------------------------------------------------------
+// Bounded commands.
+
+/// Runs `cmd` to completion within `timeout`, capturing its output; kills it
+/// and panics on timeout.
+fn run_bounded(cmd: &mut Command, timeout: Duration) -> Output {
+    let desc = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {desc}: {e}"));
+    let out = drain(child.stdout.take().expect("piped"));
+    let err = drain(child.stderr.take().expect("piped"));
+    let status = wait_deadline(&mut child, Instant::now() + timeout)
+        .unwrap_or_else(|| panic!("timed out after {timeout:?}: {desc}"));
+    Output {
+        status,
+        stdout: out.join().expect("reader thread"),
+        stderr: err.join().expect("reader thread"),
+    }
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = r.read_to_end(&mut v);
+        v
+    })
+}
+
+/// Polls `child` until it exits or `deadline` passes; on timeout kills it and
+/// returns `None`.
+fn wait_deadline(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return Some(st),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("wait: {e}"),
+        }
+    }
+}
+
+/// Runs a command that must succeed; returns its stdout.
+fn ok(cmd: &mut Command) -> String {
+    let desc = format!("{cmd:?}");
+    let out = run_bounded(cmd, CMD_TIMEOUT);
+    assert!(
+        out.status.success(),
+        "{desc} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ip(args: &[&str]) -> String {
+    ok(Command::new("ip").args(args))
+}
+
+fn in_ns(ns: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns]).args(args);
+    c
+}
+
+// ---------------------------------------------------------------------------
+// Keys and configs.
+
+#[derive(Clone)]
+struct Keys {
+    private: String,
+    public: String,
+}
+
+fn wg_out(args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new("wg")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn wg");
+    {
+        use std::io::Write;
+        let mut si = child.stdin.take().expect("piped");
+        si.write_all(stdin.unwrap_or("").as_bytes())
+            .expect("wg stdin");
+    }
+    let out = drain(child.stdout.take().expect("piped"));
+    let st = wait_deadline(&mut child, Instant::now() + CMD_TIMEOUT).expect("wg timed out");
+    assert!(st.success(), "wg {args:?}: {st}");
+    String::from_utf8(out.join().expect("reader"))
+        .expect("utf8")
+        .trim()
+        .to_string()
+}
+
+fn keys() -> Keys {
+    let private = wg_out(&["genkey"], None);
+    let public = wg_out(&["pubkey"], Some(&private));
+    Keys { private, public }
+}
+
+/// Which WireGuard implementation runs on a side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Imp {
+    Ferrotun,
+    WireguardGo,
+}
+
+impl Imp {
+    /// Honours the `FERROTUN_E2E_IMPL=wireguard-go` self-check switch.
+    fn effective(self) -> Imp {
+        if self == Imp::Ferrotun
+            && std::env::var("FERROTUN_E2E_IMPL").is_ok_and(|v| v == "wireguard-go")
+        {
+            Imp::WireguardGo
+        } else {
+            self
+        }
+    }
+}
+
+/// How the side's TUN device comes to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TunMode {
+    /// The implementation creates and configures it (`ferrotun up --tun`,
+    /// `wireguard-go IFNAME` + `ip`).
+    Own,
+    /// `tests/support/tunfd.py` opens and configures it and hands over the fd
+    /// (`ferrotun up --tun-fd`, wireguard-go's `WG_TUN_FD`), as Android does.
+    Fd,
+}
+
+#[derive(Clone, Copy)]
+struct Side {
+    imp: Imp,
+    mode: TunMode,
+}
+
+const FT: Side = Side {
+    imp: Imp::Ferrotun,
+    mode: TunMode::Own,
+};
+const WGGO: Side = Side {
+    imp: Imp::WireguardGo,
+    mode: TunMode::Own,
+};
+
+#[derive(Clone, Copy, Default)]
+struct PairOpts {
+    psk: bool,
+    outer_v6: bool,
+}
+
+/// One side's view of the tunnel: everything a config file needs.
+struct Conf<'a> {
+    me: usize,
+    keys: &'a Keys,
+    peer_public: &'a str,
+    psk: Option<&'a str>,
+    /// Side 0 initiates and knows side 1's endpoint; side 1 waits to be
+    /// contacted (no Endpoint), so it must learn (and follow) side 0's.
+    endpoint: Option<String>,
+}
+
+impl Conf<'_> {
+    fn peer(&self) -> usize {
+        1 - self.me
+    }
+
+    /// wg-quick text, as `ferrotun up` reads it.
+    fn wg_quick(&self) -> String {
+        let mut s = String::new();
+        let me = self.me;
+        let _ = writeln!(s, "# side {me}, written by tests/netns_e2e.rs");
+        let _ = writeln!(s, "[Interface]");
+        let _ = writeln!(s, "PrivateKey = {}", self.keys.private);
+        let _ = writeln!(s, "ListenPort = {WG_PORT}");
+        let _ = writeln!(s, "Address = {}/24, {}/64", INNER4[me], INNER6[me]);
+        let _ = writeln!(s, "MTU = {MTU}");
+        s.push('\n');
+        s.push_str(&self.peer_section());
+        s
+    }
+
+    /// `wg setconf` text (no wg-quick-only keys), for wireguard-go.
+    fn wg_setconf(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "[Interface]");
+        let _ = writeln!(s, "PrivateKey = {}", self.keys.private);
+        let _ = writeln!(s, "ListenPort = {WG_PORT}");
+        s.push('\n');
+        s.push_str(&self.peer_section());
+        s
+    }
+
+    fn peer_section(&self) -> String {
+        let p = self.peer();
+        let mut s = String::new();
+        let _ = writeln!(s, "[Peer]");
+        let _ = writeln!(s, "PublicKey = {}", self.peer_public);
+        if let Some(psk) = self.psk {
+            let _ = writeln!(s, "PresharedKey = {psk}");
+        }
+        let _ = writeln!(s, "AllowedIPs = {}/32, {}/128", INNER4[p], INNER6[p]);
+        if let Some(ep) = &self.endpoint {
+            let _ = writeln!(s, "Endpoint = {ep}");
+        }
+        s
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The topology guard.
+
+struct Proc {
+    name: String,
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+/// Two namespaces, a veth pair, and every process started in them. Drop
+/// kills the processes and deletes the namespaces.
+struct Net {
+    ns: [String; 2],
+    dir: PathBuf,
+    procs: Vec<Proc>,
+    /// wireguard-go's UAPI sockets live in the shared /var/run/wireguard.
+    uapi: Vec<PathBuf>,
+    /// TUN interface name per side, once started.
+    tun: [String; 2],
+    tag: String,
+}
+
+impl Net {
+    fn new(test: &str) -> Net {
+        let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("{}{n}", std::process::id() % 100_000);
+        let ns = [format!("fte{tag}a"), format!("fte{tag}b")];
+        let dir = std::env::temp_dir().join(format!("ferrotun-e2e-{tag}-{test}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let net = Net {
+            ns,
+            dir,
+            procs: Vec::new(),
+            uapi: Vec::new(),
+            tun: [String::new(), String::new()],
+            tag,
+        };
+        for ns in &net.ns {
+            ip(&["netns", "add", ns]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        ip(&[
+            "-n", &net.ns[0], "link", "add", "veth0", "type", "veth", "peer", "name", "veth0",
+            "netns", &net.ns[1],
+        ]);
+        for i in 0..2 {
+            let ns = &net.ns[i];
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{}/24", OUTER4[i]),
+                "dev",
+                "veth0",
+            ]);
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{}/64", OUTER6[i]),
+                "dev",
+                "veth0",
+                "nodad",
+            ]);
+            ip(&["-n", ns, "link", "set", "veth0", "up"]);
+        }
+        net
+    }
+
+    /// Starts a long-running process in namespace `side`, capturing its
+    /// stdout and stderr lines. Returns its handle.
+    fn spawn(&mut self, name: &str, side: usize, args: &[&str], env: &[(&str, &str)]) -> usize {
+        let mut cmd = in_ns(&self.ns[side], args);
+        cmd.envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name} {args:?}: {e}"));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().expect("piped")) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().expect("piped")),
+        ] {
+            let lines = Arc::clone(&lines);
+            thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                }
+            });
+        }
+        self.procs.push(Proc {
+            name: name.to_string(),
+            child,
+            lines,
+        });
+        self.procs.len() - 1
+    }
+
+    fn lines(&self, h: usize) -> Vec<String> {
+        self.procs[h]
+            .lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits for a line of process `h` matching `pred`; panics on timeout or
+    /// if the process exits first.
+    fn wait_line(&mut self, h: usize, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.lines(h).into_iter().find(|l| pred(l)) {
+                return l;
+            }
+            if let Ok(Some(st)) = self.procs[h].child.try_wait() {
+                // Give the reader threads a moment to collect the last lines.
+                thread::sleep(Duration::from_millis(100));
+                if let Some(l) = self.lines(h).into_iter().find(|l| pred(l)) {
+                    return l;
+                }
+                panic!(
+                    "{} exited ({st}) before the expected line",
+                    self.procs[h].name
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: expected line not seen within {timeout:?}",
+                self.procs[h].name
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait_exit(&mut self, h: usize, timeout: Duration) -> ExitStatus {
+        let name = self.procs[h].name.clone();
+        let st = wait_deadline(&mut self.procs[h].child, Instant::now() + timeout)
+            .unwrap_or_else(|| panic!("{name} did not exit within {timeout:?}"));
+        thread::sleep(Duration::from_millis(50));
+        st
+    }
+
+    fn running(&mut self, h: usize) -> bool {
+        matches!(self.procs[h].child.try_wait(), Ok(None))
+    }
+
+    /// Panics (with logs, via Drop) if a tunnel process died.
+    fn assert_running(&mut self, h: usize) {
+        if let Ok(Some(st)) = self.procs[h].child.try_wait() {
+            panic!("{} exited unexpectedly: {st}", self.procs[h].name);
+        }
+    }
+
+    fn signal(&self, h: usize, sig: &str) {
+        let pid = self.procs[h].child.id().to_string();
+        let _ = run_bounded(
+            Command::new("kill").args([&format!("-{sig}"), &pid]),
+            CMD_TIMEOUT,
+        );
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).expect("write config");
+        p
+    }
+
+    /// Starts one tunnel endpoint; returns the process handle once its TUN
+    /// has the inner addresses.
+    fn start_tunnel(&mut self, side: usize, s: Side, conf: &Conf<'_>) -> usize {
+        let imp = s.imp.effective();
+        let tunfd = format!("{SUPPORT}/tunfd.py");
+        let addr4 = format!("{}/24", INNER4[side]);
+        let addr6 = format!("{}/64", INNER6[side]);
+        let mtu = MTU.to_string();
+        let h = match imp {
+            Imp::Ferrotun => {
+                let tun = format!("ft{side}");
+                let cfg = self.write(&format!("ft{side}.conf"), &conf.wg_quick());
+                let cfg = cfg.to_str().expect("utf8 path").to_string();
+                let name = format!("ferrotun[{side}]");
+                let h = match s.mode {
+                    TunMode::Own => self.spawn(
+                        &name,
+                        side,
+                        &[FERROTUN, "up", &cfg, "--tun", &tun, "--stats", "1"],
+                        &[],
+                    ),
+                    TunMode::Fd => self.spawn(
+                        &name,
+                        side,
+                        &[
+                            "python3", &tunfd, "--name", &tun, "--addr", &addr4, "--addr", &addr6,
+                            "--mtu", &mtu, "--up", "--", FERROTUN, "up", &cfg, "--tun-fd", "{fd}",
+                            "--stats", "1",
+                        ],
+                        &[],
+                    ),
+                };
+                self.tun[side] = tun;
+                h
+            }
+            Imp::WireguardGo => {
+                // The UAPI socket path is global, so the name must be unique.
+                let tun = format!("wg{}{side}", self.tag);
+                assert!(tun.len() <= 15, "interface name too long: {tun}");
+                let sock = PathBuf::from(format!("/var/run/wireguard/{tun}.sock"));
+                self.uapi.push(sock.clone());
+                let env = [("LOG_LEVEL", "error")];
+                let name = format!("wireguard-go[{side}]");
+                let h = match s.mode {
+                    TunMode::Own => self.spawn(&name, side, &["wireguard-go", "-f", &tun], &env),
+                    TunMode::Fd => self.spawn(
+                        &name,
+                        side,
+                        &[
+                            "python3",
+                            &tunfd,
+                            "--name",
+                            &tun,
+                            "--env",
+                            "WG_TUN_FD",
+                            "--",
+                            "wireguard-go",
+                            "-f",
+                            &tun,
+                        ],
+                        &env,
+                    ),
+                };
+                let deadline = Instant::now() + CMD_TIMEOUT;
+                while !sock.exists() {
+                    self.assert_running(h);
+                    assert!(Instant::now() < deadline, "no UAPI socket {sock:?}");
+                    thread::sleep(Duration::from_millis(20));
+                }
+                let cfg = self.write(&format!("wg{side}.conf"), &conf.wg_setconf());
+                let ns = self.ns[side].clone();
+                ok(&mut in_ns(
+                    &ns,
+                    &["wg", "setconf", &tun, cfg.to_str().expect("utf8")],
+                ));
+                ip(&["-n", &ns, "addr", "add", &addr4, "dev", &tun]);
+                ip(&["-n", &ns, "addr", "add", &addr6, "dev", &tun, "nodad"]);
+                ip(&["-n", &ns, "link", "set", &tun, "mtu", &mtu, "up"]);
+                self.tun[side] = tun;
+                h
+            }
+        };
+        // Wait for the TUN to carry the inner addresses.
+        let deadline = Instant::now() + CMD_TIMEOUT;
+        loop {
+            self.assert_running(h);
+            let out = run_bounded(
+                Command::new("ip").args([
+                    "-n",
+                    &self.ns[side],
+                    "addr",
+                    "show",
+                    "dev",
+                    &self.tun[side],
+                ]),
+                CMD_TIMEOUT,
+            );
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text.contains(INNER4[side]) && text.contains(INNER6[side]) && text.contains(",UP") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "TUN {} in side {side} never got its addresses: {text}",
+                self.tun[side]
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        h
+    }
+
+    /// Starts a tunnel pair: side 0 initiates (knows side 1's endpoint), side
+    /// 1 responds. Returns the two process handles after a first ping from
+    /// side 0 got through.
+    fn start_pair(&mut self, a: Side, b: Side, o: PairOpts) -> [usize; 2] {
+        let k = [keys(), keys()];
+        let psk = o.psk.then(|| wg_out(&["genpsk"], None));
+        let endpoint = if o.outer_v6 {
+            format!("[{}]:{WG_PORT}", OUTER6[1])
+        } else {
+            format!("{}:{WG_PORT}", OUTER4[1])
+        };
+        let c0 = Conf {
+            me: 0,
+            keys: &k[0],
+            peer_public: &k[1].public,
+            psk: psk.as_deref(),
+            endpoint: Some(endpoint),
+        };
+        let c1 = Conf {
+            me: 1,
+            keys: &k[1],
+            peer_public: &k[0].public,
+            psk: psk.as_deref(),
+            endpoint: None,
+        };
+        let h1 = self.start_tunnel(1, b, &c1);
+        let h0 = self.start_tunnel(0, a, &c0);
+        self.wait_ping(0, INNER4[1], HANDSHAKE_TIMEOUT);
+        [h0, h1]
+    }
+
+    fn ping_once(&self, from: usize, dst: &str, wait_s: u32) -> bool {
+        let w = wait_s.to_string();
+        run_bounded(
+            &mut in_ns(&self.ns[from], &["ping", "-c", "1", "-W", &w, dst]),
+            CMD_TIMEOUT,
+        )
+        .status
+        .success()
+    }
+
+    /// Pings until one reply arrives (the first one triggers the handshake).
+    fn wait_ping(&self, from: usize, dst: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.ping_once(from, dst, 1) {
+            assert!(
+                Instant::now() < deadline,
+                "no ping reply from {dst} (side {from}) within {timeout:?}"
+            );
+        }
+    }
+
+    /// Three pings in a row, all answered.
+    fn ping3(&self, from: usize, dst: &str) {
+        let out = run_bounded(
+            &mut in_ns(
+                &self.ns[from],
+                &["ping", "-c", "3", "-i", "0.2", "-W", "2", dst],
+            ),
+            CMD_TIMEOUT,
+        );
+        assert!(
+            out.status.success(),
+            "ping {dst} from side {from} lost replies:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    /// Inner IPv4 and IPv6 ping in both directions.
+    fn ping_all(&self) {
+        self.wait_ping(0, INNER4[1], HANDSHAKE_TIMEOUT);
+        for (from, to) in [(0, 1), (1, 0)] {
+            self.wait_ping(from, INNER4[to], CMD_TIMEOUT);
+            self.ping3(from, INNER4[to]);
+            self.wait_ping(from, INNER6[to], CMD_TIMEOUT);
+            self.ping3(from, INNER6[to]);
+        }
+    }
+
+    /// Starts a bulk TCP transfer from side `from` to the other side's inner
+    /// address (v4 or v6). `rate` paces the sender in bytes per second.
+    fn start_xfer(&mut self, from: usize, v6: bool, bytes: u64, rate: Option<u64>) -> Xfer {
+        let to = 1 - from;
+        let dst = if v6 { INNER6[to] } else { INNER4[to] };
+        let xfer = format!("{SUPPORT}/xfer.py");
+        let port = XFER_PORT.to_string();
+        let t = XFER_TIMEOUT.as_secs().to_string();
+        let recv = self.spawn(
+            "xfer-recv",
+            to,
+            &[
+                "python3",
+                &xfer,
+                "recv",
+                "--bind",
+                dst,
+                "--port",
+                &port,
+                "--timeout",
+                &t,
+            ],
+            &[],
+        );
+        self.wait_line(recv, CMD_TIMEOUT, |l| l == "listening");
+        let n = bytes.to_string();
+        let r = rate.unwrap_or(0).to_string();
+        let send = self.spawn(
+            "xfer-send",
+            from,
+            &[
+                "python3",
+                &xfer,
+                "send",
+                "--to",
+                dst,
+                "--port",
+                &port,
+                "--bytes",
+                &n,
+                "--rate",
+                &r,
+                "--timeout",
+                &t,
+            ],
+            &[],
+        );
+        Xfer {
+            send,
+            recv,
+            bytes,
+            started: Instant::now(),
+        }
+    }
+
+    /// Waits for both ends of `x` and checks byte counts and SHA-256.
+    fn finish_xfer(&mut self, x: Xfer) {
+        let is_result = |l: &str| l.starts_with("result ");
+        let s = self.wait_line(x.send, XFER_TIMEOUT, is_result);
+        let r = self.wait_line(x.recv, XFER_TIMEOUT, is_result);
+        let (s, r) = (fields(&s), fields(&r));
+        let want = x.bytes.to_string();
+        assert_eq!(s.get("bytes"), Some(&want), "sender byte count");
+        assert_eq!(r.get("bytes"), Some(&want), "receiver byte count");
+        assert_eq!(s.get("sha256"), r.get("sha256"), "SHA-256 differs");
+        let secs = x.started.elapsed().as_secs_f64();
+        eprintln!(
+            "transfer: {} MiB intact in {secs:.1} s ({:.0} Mbit/s), sha256 {}",
+            x.bytes / MIB,
+            x.bytes as f64 * 8.0 / secs / 1e6,
+            &s["sha256"][..16]
+        );
+        for h in [x.send, x.recv] {
+            let st = self.wait_exit(h, CMD_TIMEOUT);
+            assert!(st.success(), "{} exited {st}", self.procs[h].name);
+        }
+    }
+
+    /// SIGTERM to a ferrotun process: it must exit cleanly within 10 s and
+    /// print a final stats line. Returns that line's fields.
+    fn stop_ferrotun(&mut self, h: usize) -> BTreeMap<String, String> {
+        self.signal(h, "TERM");
+        let st = self.wait_exit(h, Duration::from_secs(10));
+        assert!(st.success(), "ferrotun exited {st} on SIGTERM");
+        let last = self
+            .lines(h)
+            .into_iter()
+            .rfind(|l| l.starts_with("stats "))
+            .expect("no stats line from ferrotun --stats");
+        fields(&last)
+    }
+}
+
+struct Xfer {
+    send: usize,
+    recv: usize,
+    bytes: u64,
+    started: Instant,
+}
+
+/// Parses `word k=v k=v ...` into a map.
+fn fields(line: &str) -> BTreeMap<String, String> {
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            if matches!(p.child.try_wait(), Ok(None)) {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &p.child.id().to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        for p in &mut self.procs {
+            let _ = wait_deadline(&mut p.child, deadline);
+        }
+        if thread::panicking() {
+            eprintln!("--- logs (test failed; configs in {:?}) ---", self.dir);
+            for p in &self.procs {
+                let lines = p.lines.lock().unwrap_or_else(|e| e.into_inner());
+                let skip = lines.len().saturating_sub(40);
+                eprintln!("[{}] {} lines:", p.name, lines.len());
+                for l in &lines[skip..] {
+                    eprintln!("  {l}");
+                }
+            }
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+        for ns in &self.ns {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+        for s in &self.uapi {
+            let _ = std::fs::remove_file(s);
+        }
+    }
+}
+
+fn log_stats(which: &str, f: &BTreeMap<String, String>) {
+    let get = |k: &str| f.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    eprintln!(
+        "{which}: {f:?}; datagrams per send syscall {:.1}",
+        get("udp_tx") / get("udp_send_syscalls").max(1.0)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios.
+
+/// The harness itself, with wireguard-go on both sides: if this fails, the
+/// machine or the harness is at fault, not ferrotun.
+#[test]
+fn harness_selfcheck_wireguard_go_pair() {
+    let Some(_l) = setup("harness_selfcheck_wireguard_go_pair", INTEROP_TOOLS) else {
+        return;
+    };
+    let mut net = Net::new("selfcheck");
+    net.start_pair(
+        WGGO,
+        WGGO,
+        PairOpts {
+            psk: true,
+            outer_v6: false,
+        },
+    );
+    net.ping_all();
+    let x = net.start_xfer(0, false, 16 * MIB, None);
+    net.finish_xfer(x);
+}
+
+/// Scenario 1: ferrotun <-> ferrotun via `ferrotun up --tun`.
+#[test]
+fn ferrotun_pair_ping_and_64mib() {
+    let Some(_l) = setup("ferrotun_pair_ping_and_64mib", NETNS_TOOLS) else {
+        return;
+    };
+    let mut net = Net::new("ftpair");
+    let [h0, h1] = net.start_pair(FT, FT, PairOpts::default());
+    net.ping_all();
+    let x = net.start_xfer(0, false, 64 * MIB, None);
+    net.finish_xfer(x);
+    let x = net.start_xfer(1, true, 16 * MIB, None);
+    net.finish_xfer(x);
+    if Imp::Ferrotun.effective() == Imp::Ferrotun {
+        for (h, side) in [(h0, "side 0"), (h1, "side 1")] {
+            let f = net.stop_ferrotun(h);
+            log_stats(side, &f);
+            let n = |k: &str| f.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            assert!(
+                n("ip_in") > 0 && n("ip_out") > 0,
+                "stats count no packets: {f:?}"
+            );
+            assert!(n("udp_tx") >= n("udp_send_syscalls"), "{f:?}");
+        }
+    }
+}
+
+/// Scenario 2: ferrotun <-> wireguard-go. The four cases cover every pair of
+/// (ferrotun initiates / responds) x (with / without PSK) x (IPv4 / IPv6
+/// outer); the inner transfer uses the outer family too.
+fn interop(test: &str, ferrotun_initiates: bool, psk: bool, outer_v6: bool) {
+    let Some(_l) = setup(test, INTEROP_TOOLS) else {
+        return;
+    };
+    let mut net = Net::new(test);
+    let (a, b) = if ferrotun_initiates {
+        (FT, WGGO)
+    } else {
+        (WGGO, FT)
+    };
+    net.start_pair(a, b, PairOpts { psk, outer_v6 });
+    net.ping_all();
+    let x = net.start_xfer(0, outer_v6, 64 * MIB, None);
+    net.finish_xfer(x);
+    let x = net.start_xfer(1, !outer_v6, 16 * MIB, None);
+    net.finish_xfer(x);
+}
+
+#[test]
+fn interop_ferrotun_initiates_psk_outer_v4() {
+    interop("interop_ft_init_psk_v4", true, true, false);
+}
+
+#[test]
+fn interop_ferrotun_initiates_no_psk_outer_v6() {
+    interop("interop_ft_init_nopsk_v6", true, false, true);
+}
+
+#[test]
+fn interop_ferrotun_responds_psk_outer_v6() {
+    interop("interop_ft_resp_psk_v6", false, true, true);
+}
+
+#[test]
+fn interop_ferrotun_responds_no_psk_outer_v4() {
+    interop("interop_ft_resp_nopsk_v4", false, false, false);
+}
+
+/// Scenario 3: the initiator's outer address changes mid-transfer (old address
+/// deleted, new one added); the responder must follow it.
+fn roaming(test: &str, responder: Side, outer_v6: bool) {
+    let Some(_l) = setup(test, INTEROP_TOOLS) else {
+        return;
+    };
+    let mut net = Net::new(test);
+    let [h0, h1] = net.start_pair(
+        FT,
+        responder,
+        PairOpts {
+            psk: false,
+            outer_v6,
+        },
+    );
+    // Paced: 48 MiB at 12 MiB/s takes ~4 s; the roam happens at ~1.5 s.
+    let x = net.start_xfer(0, false, 48 * MIB, Some(12 * MIB));
+    thread::sleep(Duration::from_millis(1500));
+    assert!(
+        net.running(x.send),
+        "transfer ended before the roam; the test would prove nothing"
+    );
+    let ns0 = net.ns[0].clone();
+    let (old, new) = if outer_v6 {
+        (format!("{}/64", OUTER6[0]), format!("{ROAMED6}/64"))
+    } else {
+        (format!("{}/24", OUTER4[0]), format!("{ROAMED4}/24"))
+    };
+    ip(&["-n", &ns0, "addr", "del", &old, "dev", "veth0"]);
+    let mut add = vec!["-n", &ns0, "addr", "add", &new, "dev", "veth0"];
+    if outer_v6 {
+        add.push("nodad");
+    }
+    ip(&add);
+    eprintln!("roamed side 0 from {old} to {new}");
+    net.finish_xfer(x);
+    net.assert_running(h0);
+    net.assert_running(h1);
+    // The tunnel still works both ways after the roam.
+    net.ping3(0, INNER4[1]);
+    net.ping3(1, INNER6[0]);
+}
+
+#[test]
+fn roaming_ferrotun_pair_outer_v4() {
+    roaming("roam_ft_v4", FT, false);
+}
+
+#[test]
+fn roaming_ferrotun_to_wireguard_go_outer_v6() {
+    roaming("roam_wggo_v6", WGGO, true);
+}
+
+/// Scenario 4: both sides get their TUN fd from tests/support/tunfd.py and
+/// run `ferrotun up --tun-fd`, as an Android app would.
+#[test]
+fn tun_fd_mode_pair() {
+    let Some(_l) = setup("tun_fd_mode_pair", INTEROP_TOOLS) else {
+        return;
+    };
+    let mut net = Net::new("tunfd");
+    let fd = Side {
+        imp: Imp::Ferrotun,
+        mode: TunMode::Fd,
+    };
+    net.start_pair(fd, fd, PairOpts::default());
+    net.ping_all();
+    let x = net.start_xfer(0, false, 64 * MIB, None);
+    net.finish_xfer(x);
+}
+
+/// Scenario 5: 3% loss and reordering on both veth ends (outer packets);
+/// the inner TCP transfer still completes intact.
+#[test]
+fn netem_loss_and_reordering() {
+    let Some(_l) = setup(
+        "netem_loss_and_reordering",
+        &[NETNS_TOOLS, &["tc"]].concat(),
+    ) else {
+        return;
+    };
+    let mut net = Net::new("netem");
+    net.start_pair(FT, FT, PairOpts::default());
+    net.ping_all();
+    for ns in net.ns.clone() {
+        // netem reorders by sending 25% of packets at once and delaying the
+        // rest by 1 ms; loss applies to all.
+        ok(Command::new("tc").args([
+            "-n", &ns, "qdisc", "add", "dev", "veth0", "root", "netem", "loss", "3%", "delay",
+            "1ms", "reorder", "25%", "50%",
+        ]));
+    }
+    let x = net.start_xfer(0, false, 16 * MIB, None);
+    net.finish_xfer(x);
+    let stats =
+        ok(Command::new("tc").args(["-n", &net.ns[0], "-s", "qdisc", "show", "dev", "veth0"]));
+    eprintln!("netem side 0: {}", stats.replace('\n', " "));
+    assert!(
+        stats.contains("dropped") && !stats.contains("dropped 0,"),
+        "netem dropped nothing: {stats}"
+    );
+}
+
+/// `ferrotun genkey` / `pubkey` agree with `wg pubkey`. No root needed.
+#[test]
+fn ferrotun_keys_agree_with_wg() {
+    if !have_tool("wg") {
+        let msg = "SKIP ferrotun_keys_agree_with_wg: needs `wg` (wireguard-tools)";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}; CI=true, so a skip is a failure");
+        }
+        eprintln!("{msg}");
+        return;
+    }
+    let out = run_bounded(Command::new(FERROTUN).arg("genkey"), CMD_TIMEOUT);
+    assert!(out.status.success(), "ferrotun genkey: {}", out.status);
+    let private = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string();
+    assert_eq!(private.len(), 44, "genkey output {private:?}");
+    let mut child = Command::new(FERROTUN)
+        .arg("pubkey")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn ferrotun pubkey");
+    {
+        use std::io::Write;
+        let mut si = child.stdin.take().expect("piped");
+        writeln!(si, "{private}").expect("stdin");
+    }
+    let out = drain(child.stdout.take().expect("piped"));
+    let st = wait_deadline(&mut child, Instant::now() + CMD_TIMEOUT).expect("pubkey timed out");
+    assert!(st.success(), "ferrotun pubkey: {st}");
+    let ours = String::from_utf8(out.join().expect("reader")).expect("utf8");
+    assert_eq!(ours.trim(), wg_out(&["pubkey"], Some(&private)));
+}
