@@ -35,11 +35,12 @@ IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
 
 
-def open_tun(name: str) -> tuple[int, str]:
+def open_tun(name: str, pi: bool = False) -> tuple[int, str]:
     """Create (or attach to) TUN device NAME; return (fd, actual name)."""
     fd = os.open("/dev/net/tun", os.O_RDWR)
+    flags = IFF_TUN if pi else IFF_TUN | IFF_NO_PI
     # struct ifreq: char ifr_name[IFNAMSIZ=16]; short ifr_flags; padding to 40.
-    ifr = struct.pack("16sH22x", name.encode(), IFF_TUN | IFF_NO_PI)
+    ifr = struct.pack("16sH22x", name.encode(), flags)
     res = fcntl.ioctl(fd, TUNSETIFF, ifr)
     actual = res[:16].rstrip(b"\0").decode()
     return fd, actual
@@ -59,6 +60,12 @@ def main() -> None:
     p.add_argument("--addr", action="append", default=[], help="CIDR to assign (repeatable)")
     p.add_argument("--mtu", type=int, help="MTU to set")
     p.add_argument("--up", action="store_true", help="bring the link up")
+    p.add_argument(
+        "--pi",
+        action="store_true",
+        help="keep the 4-byte packet-info header (no IFF_NO_PI): only for "
+        "wireguard-go before 2023, whose WG_TUN_FD path assumes it",
+    )
     p.add_argument("--env", action="append", default=[], help="env var to set to the fd number")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="command to exec")
     a = p.parse_args()
@@ -66,7 +73,7 @@ def main() -> None:
     if not cmd:
         p.error("missing CMD after --")
 
-    fd, name = open_tun(a.name)
+    fd, name = open_tun(a.name, a.pi)
     for cidr in a.addr:
         extra = ["nodad"] if ":" in cidr else []
         ip("addr", "add", cidr, "dev", name, *extra)
