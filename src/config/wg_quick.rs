@@ -41,8 +41,9 @@ pub enum ConfigErrorKind {
     /// A line that is neither blank, a comment, a `[Section]` header nor `key = value`.
     #[error("expected `Key = value` or a `[Section]` header, found a line without `=`")]
     MissingEquals,
-    /// The text before `=` is not a key name (empty, or not letters and digits).
-    /// The text itself is not quoted: it is often a misplaced key.
+    /// The text before `=` is not a key name (empty, or not letters and
+    /// digits), or is an unknown name with nothing after `=`. The text is not
+    /// quoted: it is often a misplaced or split key.
     #[error("the text before `=` is not a key name")]
     BadKeyName,
     /// A line starting with `[` that is not `[Name]`.

@@ -90,6 +90,20 @@ impl SeenOnce {
     }
 }
 
+/// The error for a key not in this section's table. An unknown name with
+/// nothing after `=` is more often the tail of a key split across lines (the
+/// `=` being its padding) than a typo, so it is not echoed.
+fn unknown_key(key: &str, value: &str, section: &'static str) -> ConfigErrorKind {
+    if value.is_empty() {
+        ConfigErrorKind::BadKeyName
+    } else {
+        ConfigErrorKind::UnknownKey {
+            key: key.to_owned(),
+            section,
+        }
+    }
+}
+
 /// Parses a key without ever putting its text into the error.
 fn parse_key<K>(
     key: &'static str,
@@ -117,10 +131,7 @@ struct InterfaceDraft {
 impl InterfaceDraft {
     fn entry(&mut self, key: &str, value: &str, line: usize) -> Result<(), ConfigErrorKind> {
         let Some((name, field)) = lookup(&INTERFACE_KEYS, key) else {
-            return Err(ConfigErrorKind::UnknownKey {
-                key: key.to_owned(),
-                section: "Interface",
-            });
+            return Err(unknown_key(key, value, "Interface"));
         };
         match field {
             InterfaceKey::PrivateKey => {
@@ -190,10 +201,7 @@ struct PeerDraft {
 impl PeerDraft {
     fn entry(&mut self, key: &str, value: &str, line: usize) -> Result<(), ConfigErrorKind> {
         let Some((name, field)) = lookup(&PEER_KEYS, key) else {
-            return Err(ConfigErrorKind::UnknownKey {
-                key: key.to_owned(),
-                section: "Peer",
-            });
+            return Err(unknown_key(key, value, "Peer"));
         };
         match field {
             PeerKey::PublicKey => {
@@ -295,6 +303,7 @@ impl Parser {
 
     fn entry(&mut self, key: &str, value: &str, line: usize) -> Result<(), ConfigErrorKind> {
         match &mut self.open {
+            Open::Nothing if value.is_empty() => Err(ConfigErrorKind::BadKeyName),
             Open::Nothing => Err(ConfigErrorKind::KeyOutsideSection {
                 key: key.to_owned(),
             }),
@@ -845,6 +854,19 @@ AllowedIPs = 0.0.0.0/0, ::/0
     }
 
     #[test]
+    fn unknown_name_with_empty_value_is_not_echoed() {
+        // Looks like the tail of a key split across lines, `=` being its padding.
+        assert_eq!(
+            err_after_interface("ji3zlMNqhd2rYUIgJBgB3fBmk=\n"),
+            (3, ConfigErrorKind::BadKeyName)
+        );
+        assert_eq!(
+            err("ji3zlMNqhd2rYUIgJBgB3fBmk=\n[Interface]\n"),
+            (1, ConfigErrorKind::BadKeyName)
+        );
+    }
+
+    #[test]
     fn listen_port_out_of_range_or_not_a_number_is_rejected() {
         for value in ["65536", "port", "-1", "1.5"] {
             assert_eq!(
@@ -1065,9 +1087,17 @@ AllowedIPs = 0.0.0.0/0, ::/0
                 format!("AllowedIPs = 10.0.0.0/8, {secret}"),
                 format!("PersistentKeepalive = {secret}"),
                 format!("{unpadded} = 1"),
+                secret[20..].to_string(),
+                format!("{}=", secret[20..].replace(['+', '/', '='], "")),
             ] {
                 texts.push(format!("[Interface]\nPrivateKey = {OWN_PRIVATE}\n[Peer]\nPublicKey = {PEER_A}\n{line}\n"));
             }
+        }
+        for secret in secrets {
+            texts.push(format!(
+                "{}=\n[Interface]\n",
+                secret[20..].replace(['+', '/', '='], "")
+            ));
         }
         for text in texts {
             let error = parse(&text).expect_err(&text);
@@ -1077,7 +1107,10 @@ AllowedIPs = 0.0.0.0/0, ::/0
                 format!("{error:#}"),
             ] {
                 for secret in secrets {
-                    assert!(!shown.contains(&secret[..16]), "{shown}");
+                    for window in secret.as_bytes().windows(12) {
+                        let window = std::str::from_utf8(window).unwrap();
+                        assert!(!shown.contains(window), "{shown}");
+                    }
                 }
             }
         }
