@@ -1,5 +1,5 @@
 //! Sections and keys: turns lexed lines into a [`TunnelConfig`], then runs
-//! the shared [`rules`](super::rules) and maps any failure back to its line.
+//! the shared [`rules`] and maps any failure back to its line.
 
 use std::net::IpAddr;
 
