@@ -1,1 +1,4 @@
-//! being written
+//! Operating-system specifics kept out of the core.
+
+#[cfg(target_os = "linux")]
+pub mod linux_tun;
