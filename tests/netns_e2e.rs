@@ -993,6 +993,13 @@ fn roaming(test: &str, responder: Side, outer_v6: bool) {
     ip(&add);
     eprintln!("roamed side 0 from {old} to {new}");
     net.finish_xfer(x);
+    if responder.imp.effective() == Imp::WireguardGo {
+        // wireguard-go says where it now sends: the new address.
+        let (ns1, tun1) = (net.ns[1].clone(), net.tun[1].clone());
+        let eps = ok(&mut in_ns(&ns1, &["wg", "show", &tun1, "endpoints"]));
+        let want = if outer_v6 { ROAMED6 } else { ROAMED4 };
+        assert!(eps.contains(want), "responder's endpoint not roamed: {eps}");
+    }
     net.assert_running(h0);
     net.assert_running(h1);
     // The tunnel still works both ways after the roam.
