@@ -3,8 +3,9 @@
 //! WireGuard implementation on each side: `ferrotun up` (this crate's CLI)
 //! and/or wireguard-go (an independent implementation, configured with `wg`).
 //!
-//! Needs root, `ip` (iproute2, with netem for the loss test), `ping`,
-//! `python3`, `wireguard-go` and `wg`: `.ci/install-e2e.sh` installs them.
+//! Needs root, `ip` and `tc` (iproute2), `ping`, `python3`, `wireguard-go`
+//! and `wg`: `.ci/install-e2e.sh` installs them. The loss test uses `tc
+//! netem` where the kernel has it and `tests/support/lossy_relay.py` where not.
 //! Without root or a tool, each test prints `SKIP ...` and passes, except
 //! under `CI=true`, where a skip is a failure.
 //!
