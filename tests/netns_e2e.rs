@@ -1139,7 +1139,7 @@ fn ferrotun_keys_agree_with_wg() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("{msg}; CI=true, so a skip is a failure");
         }
-        skip_note(&msg);
+        skip_note(msg);
         return;
     }
     let out = run_bounded(Command::new(FERROTUN).arg("genkey"), CMD_TIMEOUT);
