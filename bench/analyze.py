@@ -84,6 +84,13 @@ def markdown(raw, summ, command):
         f"Measured {raw['started']} with `{command}` ({raw['runs']} interleaved runs x {raw['secs']} s per direction,",
         f"iperf3, one TCP stream) on {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}; each side's TUN fd opened by",
         "the harness (IFF_TUN|IFF_NO_PI) and handed to the implementation, MTU 1420, veth between two namespaces.",
+    ]
+    if "loadavg_start" in m:
+        lines.append(
+            f"Load average (1/5/15 min) at start {'/'.join(m['loadavg_start'])}, at end "
+            f"{'/'.join(m.get('loadavg_end', ['?']))}: anything else running shares the same cores."
+        )
+    lines += [
         "",
         "| implementation | Gbit/s A→B | Gbit/s B→A | vs wireguard-go | syscalls/pkt sender | syscalls/pkt receiver | datagrams/send syscall | CPU (cores) | cores per Gbit/s | peak RSS (MiB) | idle RTT (ms) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -312,6 +312,9 @@ def main():
             "kernel": os.uname().release,
             "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
             "cores": os.cpu_count(),
+            # Other work on the machine skews every number; interleaving
+            # spreads it over all implementations, this shows how much there was.
+            "loadavg_start": open("/proc/loadavg").read().split()[:3],
         },
         "impls": {i.key: {"label": i.label, "binary": i.binary, "version": i.version} for i in impls},
         "samples": [],
@@ -353,6 +356,7 @@ def main():
                                 pass
     finally:
         topology_down()
+        results["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
         with open(a.out, "w") as f:
             json.dump(results, f, indent=1)
         log(f"raw results: {a.out}; logs in {workdir}")
