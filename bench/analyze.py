@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turn one bench/bench.py JSON into bench/results/latest.{md,png,json}.
 
-  analyze.py RAW.json [--outdir bench/results] [--command "bench/run.sh"]
+  analyze.py RAW.json [--outdir bench/results] [--command "bench/run.sh"] [--name latest]
 
 Per implementation (medians over all runs unless said otherwise):
   - Gbit/s per direction, and the mean of the two directions' medians as a
@@ -163,16 +163,17 @@ def main():
     ap.add_argument("raw")
     ap.add_argument("--outdir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     ap.add_argument("--command", default="bench/run.sh")
+    ap.add_argument("--name", default="latest", help="output file stem (run.sh --quick uses `quick`)")
     a = ap.parse_args()
     raw = json.load(open(a.raw))
     summ = summarize(raw)
     os.makedirs(a.outdir, exist_ok=True)
     md = markdown(raw, summ, a.command)
-    with open(os.path.join(a.outdir, "latest.md"), "w") as f:
+    with open(os.path.join(a.outdir, f"{a.name}.md"), "w") as f:
         f.write(md)
-    with open(os.path.join(a.outdir, "latest.json"), "w") as f:
+    with open(os.path.join(a.outdir, f"{a.name}.json"), "w") as f:
         json.dump({"summary": summ, "raw": raw}, f, indent=1)
-    chart(summ, os.path.join(a.outdir, "latest.png"))
+    chart(summ, os.path.join(a.outdir, f"{a.name}.png"))
     print(md)
 
 

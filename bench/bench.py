@@ -126,19 +126,25 @@ class Impl:
         else:
             cmd = tunfd + ["--", self.binary, "--tun-fd", "{fd}", "-f", "--disable-drop-privileges", name]
             env["WG_LOG_FILE"] = os.path.join(workdir, f"{name}.log")
+        sock = f"/var/run/wireguard/{uapi}.sock"
+        if os.path.exists(sock):
+            os.remove(sock)  # stale: a fresh one proves the process is listening
         out = open(os.path.join(workdir, f"{name}.out"), "w")
         p = subprocess.Popen(["ip", "netns", "exec", NS[side]] + cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         p.ifname = name
         p.uapi = uapi
         p.outpath = out.name
         if self.key != "ferrotun":
-            sock = f"/var/run/wireguard/{uapi}.sock"
             deadline = time.monotonic() + 10
-            while not os.path.exists(sock):
+            while True:
+                if os.path.exists(sock):
+                    # The socket file can appear just before listen(): retry.
+                    r = nsx(side, "wg", "setconf", uapi, path, check=False)
+                    if r.returncode == 0:
+                        break
                 if p.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.label}: no UAPI socket {sock}; see {out.name}")
+                    raise RuntimeError(f"{self.label}: cannot configure via {sock}; see {out.name}")
                 time.sleep(0.05)
-            nsx(side, "wg", "setconf", uapi, path)
         return p
 
 

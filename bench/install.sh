@@ -30,7 +30,7 @@ if command -v go >/dev/null; then
         # The module root is wireguard-go's main package; go install names the
         # binary after the last path element: `wireguard`. The upstream tags
         # are not semver, so @latest resolves to the newest commit's pseudo-version.
-        GOBIN="$prefix/bin" GOFLAGS=-mod=mod go install golang.zx2c4.com/wireguard@latest
+        GOBIN="$prefix/bin" go install golang.zx2c4.com/wireguard@latest
         go version -m "$prefix/bin/wireguard" | awk '$1=="mod"{print $3}' >"$prefix/bin/wireguard.version"
     fi
 else

@@ -2,7 +2,7 @@
 # Ferrotun throughput benchmark: ferrotun vs wireguard-go vs boringtun-cli.
 #
 #   sudo bench/run.sh            # 5 interleaved runs x 10 s per direction
-#   sudo bench/run.sh --quick    # 1 run x 3 s, smoke test
+#   sudo bench/run.sh --quick    # 1 run x 3 s, smoke test (writes results/quick.*)
 #   sudo bench/run.sh --runs 7 --secs 15 --only ferrotun,wireguard-go
 #
 # Needs root (network namespaces, TUN, perf). Installs what it needs first
@@ -10,21 +10,22 @@
 # wireguard-go via `go install`, boringtun-cli via `cargo install`; set
 # BENCH_NO_INSTALL=1 to skip), builds ferrotun with `cargo build --release`,
 # runs bench/bench.py (topology, measurements; see its docstring) and
-# bench/analyze.py, which writes bench/results/latest.{md,png,json}.
+# bench/analyze.py, which writes bench/results/latest.{md,png,json}
+# (quick.{md,png,json} with --quick, so a smoke test keeps the real numbers).
 # Raw per-run JSON goes to bench/results/raw/ (not committed).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 prefix="${BENCH_PREFIX:-/opt/ferrotun-bench}"
 
-runs=5 secs=10 only=""
+runs=5 secs=10 only="" name=latest
 while (($#)); do
     case "$1" in
-        --quick) runs=1 secs=3 ;;
+        --quick) runs=1 secs=3 name=quick ;;
         --runs) runs="$2"; shift ;;
         --secs) secs="$2"; shift ;;
         --only) only="$2"; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -59,5 +60,5 @@ python3 "$here/bench.py" --runs "$runs" --secs "$secs" --ferrotun "$ferrotun" \
     --wggo "$wggo" --wggo-version "$wggo_version" "${wggo_pi[@]}" \
     --boringtun "$boringtun" --only "$only" --out "$raw"
 cmd="bench/run.sh"
-[ "$runs" = 1 ] && [ "$secs" = 3 ] && cmd="bench/run.sh --quick"
-python3 "$here/analyze.py" "$raw" --outdir "$here/results" --command "$cmd"
+[ "$name" = quick ] && cmd="bench/run.sh --quick"
+python3 "$here/analyze.py" "$raw" --outdir "$here/results" --command "$cmd" --name "$name"
