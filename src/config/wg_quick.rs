@@ -26,7 +26,10 @@ impl TunnelConfig {
     /// # Errors
     /// [`ConfigError`] naming the line and the problem.
     pub fn parse_wg_quick(_text: &str) -> Result<Self, ConfigError> {
-        Err(ConfigError { line: 0, kind: ConfigErrorKind::Other("not implemented".into()) })
+        Err(ConfigError {
+            line: 0,
+            kind: ConfigErrorKind::Other("not implemented".into()),
+        })
     }
 
     /// Prints wg-quick text that parses back to an equal config.
