@@ -27,9 +27,15 @@ pub enum ProtectError {
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for ProtectError {
     fn from(value: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        ProtectError::Failed {
-            reason: value.reason,
-        }
+        // Kotlin sends the whole stack trace; its first line names the exception and message.
+        let reason = value
+            .reason
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        ProtectError::Failed { reason }
     }
 }
 
