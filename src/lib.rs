@@ -12,6 +12,7 @@
 //! threads and an event loop, [`platform`] holds OS specifics and [`ffi`] is
 //! the UniFFI surface for Kotlin and Swift.
 
+pub mod batch;
 pub mod config;
 pub mod ffi;
 pub mod gso;

@@ -103,3 +103,61 @@ impl fmt::Display for PublicKey {
         f.write_str(&self.to_base64())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checked with `echo yAnz…Bmk= | wg pubkey` and Python `cryptography`'s X25519.
+    const WG_PRIVATE: &str = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
+    const WG_PUBLIC: &str = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=";
+
+    #[test]
+    fn public_key_matches_wg_pubkey_test_vector() {
+        let private = PrivateKey::from_base64(WG_PRIVATE).unwrap();
+        assert_eq!(private.public_key().to_base64(), WG_PUBLIC);
+    }
+
+    #[test]
+    fn generated_key_is_clamped_like_wg_genkey() {
+        let bytes = *PrivateKey::generate().as_bytes();
+        assert_eq!(bytes[0] & 7, 0);
+        assert_eq!(bytes[31] & 0xc0, 0x40);
+    }
+
+    #[test]
+    fn generated_keys_differ_and_survive_base64() {
+        let a = PrivateKey::generate();
+        let b = PrivateKey::generate();
+        assert_ne!(a, b);
+        let reparsed = PrivateKey::from_base64(&a.to_base64()).unwrap();
+        assert_eq!(reparsed.public_key(), a.public_key());
+        assert_eq!(
+            PublicKey::from_base64(&a.public_key().to_base64()),
+            Ok(a.public_key())
+        );
+    }
+
+    #[test]
+    fn bad_text_is_rejected_with_the_cause() {
+        assert_eq!(PublicKey::from_base64("not base64!"), Err(KeyError::Base64));
+        assert_eq!(PublicKey::from_base64("AAAA"), Err(KeyError::Length(3)));
+        assert_eq!(
+            PublicKey::from_base64(&WG_PUBLIC[..43]),
+            Err(KeyError::Base64),
+            "padding is required"
+        );
+    }
+
+    #[test]
+    fn debug_redacts_secrets_but_shows_public_keys() {
+        let private = PrivateKey::from_base64(WG_PRIVATE).unwrap();
+        let psk = PresharedKey::from_bytes(*private.as_bytes());
+        assert_eq!(format!("{private:?}"), "PrivateKey(<redacted>)");
+        assert_eq!(format!("{psk:?}"), "PresharedKey(<redacted>)");
+        assert_eq!(
+            format!("{:?}", private.public_key()),
+            format!("PublicKey({WG_PUBLIC})")
+        );
+    }
+}

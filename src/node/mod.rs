@@ -1,1 +1,630 @@
-//! being written
+//! The sans-IO WireGuard node: peers, allowed-IPs routing, timers and stats.
+//!
+//! No sockets, threads or clock of its own: every input carries the caller's
+//! `now`, and every output goes into a buffer the caller owns (a
+//! [`DatagramSink`] for UDP, a [`PacketSink`] for the TUN side), so packets are
+//! encrypted and decrypted in place with no copy and no allocation.
+//!
+//! # Call order
+//!
+//! 1. Feed inputs: [`Node::handle_tun_packet`] for each IP packet read from
+//!    the TUN, [`Node::handle_datagram`] for each UDP datagram received.
+//!    Before each call the caller makes sure the sinks have room:
+//!    [`Node::max_datagram`] bytes in the datagram sink, the datagram's length
+//!    in the packet sink.
+//! 2. After a batch, send the datagram sink's contents, then call
+//!    [`Node::drain_pending`] while [`Node::has_pending`] says so.
+//! 3. Sleep until [`Node::poll_timeout`], then call [`Node::handle_timeout`].
+//!    A spurious call does nothing harmful.
+//! 4. Take events with [`Node::poll_event`].
+//!
+//! # Time
+//!
+//! boringtun's `Tunn` (the crates.io release) reads its own clock
+//! (`CLOCK_BOOTTIME`, which counts a phone's sleep) and keeps its timers
+//! private. The node therefore does not own WireGuard's timer rules; it
+//! shadows the events they depend on ([`timers`]) to know *when* to call
+//! `update_timers`, and boringtun decides *what* to do. The caller's `now`
+//! (monotonic) only schedules those wakeups. Tests run against real time in
+//! short bounded spans.
+
+mod packet;
+mod peer;
+mod routing;
+pub mod timers;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use boringtun::noise::handshake::parse_handshake_anon;
+use boringtun::noise::rate_limiter::RateLimiter;
+use boringtun::noise::{Packet, Tunn, TunnResult};
+use boringtun::x25519;
+
+pub use packet::{IpHeader, parse as parse_ip_header};
+pub use routing::RoutingTable;
+
+use crate::config::{ConfigError, PeerConfig, PublicKey, TunnelConfig};
+use peer::{DATA_OVERHEAD, MSG_DATA, MSG_HANDSHAKE_INIT, MSG_HANDSHAKE_RESPONSE, Peer};
+
+/// Size of a handshake initiation, the largest message boringtun writes that
+/// does not carry a packet; every datagram buffer must hold at least this.
+pub const HANDSHAKE_INIT_LEN: usize = 148;
+
+/// Handshake messages per second across all peers before boringtun answers
+/// with cookie replies instead (each message passes the limiter twice: once in
+/// the node to find the peer, once in `Tunn`, hence the doubling).
+const HANDSHAKES_PER_SECOND_UNDER_LOAD: u64 = 2 * 100;
+
+/// Where the node writes UDP datagrams. Implemented by [`crate::gso::GsoQueue`].
+pub trait DatagramSink {
+    /// Free space for the next datagram.
+    fn tail(&mut self) -> &mut [u8];
+    /// Queues the `len` bytes written at the start of `tail()` for `destination`.
+    fn commit(&mut self, destination: SocketAddr, len: usize);
+}
+
+/// Where the node writes decrypted IP packets. Implemented by [`crate::batch::PacketBatch`].
+pub trait PacketSink {
+    /// Free space for the next packet.
+    fn tail(&mut self) -> &mut [u8];
+    /// Adds the `len` bytes written at the start of `tail()` as one packet.
+    fn commit(&mut self, len: usize);
+}
+
+impl DatagramSink for crate::gso::GsoQueue {
+    fn tail(&mut self) -> &mut [u8] {
+        crate::gso::GsoQueue::tail(self)
+    }
+    fn commit(&mut self, destination: SocketAddr, len: usize) {
+        crate::gso::GsoQueue::commit(self, destination, len)
+    }
+}
+
+impl PacketSink for crate::batch::PacketBatch {
+    fn tail(&mut self) -> &mut [u8] {
+        crate::batch::PacketBatch::tail(self)
+    }
+    fn commit(&mut self, len: usize) {
+        crate::batch::PacketBatch::commit(self, len)
+    }
+}
+
+/// Something the node wants the app to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A handshake with this peer completed.
+    HandshakeCompleted {
+        /// The peer.
+        public_key: PublicKey,
+    },
+    /// The peer's packets now come from (and go to) a new address.
+    EndpointChanged {
+        /// The peer.
+        public_key: PublicKey,
+        /// Its new address.
+        endpoint: SocketAddr,
+    },
+}
+
+/// Packets dropped, by reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DropStats {
+    /// IP packets from the TUN that were not IPv4/IPv6 or were truncated.
+    pub malformed_ip: u64,
+    /// IP packets for a destination no peer's allowed IPs cover.
+    pub no_route: u64,
+    /// Decrypted packets whose source address is not in the sender's allowed IPs.
+    pub source_not_allowed: u64,
+    /// Datagrams that are not WireGuard messages, fail authentication, or are replays.
+    pub invalid_datagram: u64,
+    /// Handshake initiations for a public key that is not a peer.
+    pub unknown_peer: u64,
+    /// IP packets for a peer with no endpoint yet.
+    pub no_endpoint: u64,
+    /// Packets that could not be written to the TUN.
+    pub tun_write: u64,
+    /// Datagrams that could not be sent.
+    pub udp_send: u64,
+}
+
+impl DropStats {
+    /// All drops together.
+    pub fn total(&self) -> u64 {
+        self.malformed_ip
+            + self.no_route
+            + self.source_not_allowed
+            + self.invalid_datagram
+            + self.unknown_peer
+            + self.no_endpoint
+            + self.tun_write
+            + self.udp_send
+    }
+}
+
+/// Counters for one peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStats {
+    /// The peer's public key.
+    pub public_key: PublicKey,
+    /// Where its packets currently go.
+    pub endpoint: Option<SocketAddr>,
+    /// Bytes of IP packets sent to the peer (before encryption).
+    pub tx_bytes: u64,
+    /// Bytes of IP packets received from the peer (after decryption).
+    pub rx_bytes: u64,
+    /// IP packets sent to the peer.
+    pub tx_packets: u64,
+    /// IP packets received from the peer.
+    pub rx_packets: u64,
+    /// Wall-clock time of the last completed handshake.
+    pub last_handshake: Option<SystemTime>,
+}
+
+/// Settings the node needs beyond the config.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeOptions {
+    /// Seeds peer indices, so runs can be reproduced.
+    pub seed: u64,
+    /// Largest IP packet the caller will hand in (the TUN read buffer size).
+    pub max_packet: usize,
+}
+
+/// The sans-IO core. See the module docs for the call order.
+pub struct Node {
+    config: TunnelConfig,
+    options: NodeOptions,
+    secret: x25519::StaticSecret,
+    public: x25519::PublicKey,
+    rate_limiter: Arc<RateLimiter>,
+    /// Keyed by the 24-bit index boringtun puts in the upper bits of every
+    /// session index, so a data packet's receiver index finds its peer.
+    peers: BTreeMap<u32, Peer>,
+    by_key: HashMap<PublicKey, u32>,
+    /// Config order, for stats.
+    order: Vec<u32>,
+    routes: RoutingTable<u32>,
+    next_index: u32,
+    events: VecDeque<Event>,
+    drops: DropStats,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("peers", &self.order.len())
+            .finish_non_exhaustive()
+    }
+}
+
+const INDEX_MASK: u32 = 0x00ff_ffff;
+
+impl Node {
+    /// Builds a node. Peer endpoints must be literal addresses already
+    /// (host names are resolved by the runtime).
+    ///
+    /// # Errors
+    /// A config that fails [`TunnelConfig::validate`].
+    pub fn new(
+        config: TunnelConfig,
+        options: NodeOptions,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let secret = x25519::StaticSecret::from(*config.private_key.as_bytes());
+        let public = x25519::PublicKey::from(&secret);
+        let rate_limiter = Arc::new(RateLimiter::new(&public, HANDSHAKES_PER_SECOND_UNDER_LOAD));
+        let mut node = Self {
+            config: TunnelConfig {
+                peers: Vec::new(),
+                ..config.clone()
+            },
+            options,
+            secret,
+            public,
+            rate_limiter,
+            peers: BTreeMap::new(),
+            by_key: HashMap::new(),
+            order: Vec::new(),
+            routes: RoutingTable::default(),
+            next_index: (options.seed as u32) & INDEX_MASK,
+            events: VecDeque::new(),
+            drops: DropStats::default(),
+        };
+        for peer in config.peers {
+            node.add_peer(peer, now);
+        }
+        node.config.peers = node
+            .order
+            .iter()
+            .map(|id| node.peers[id].config.clone())
+            .collect();
+        node.rebuild_routes();
+        Ok(node)
+    }
+
+    /// The largest datagram a single input can produce; keep this much room in
+    /// the datagram sink before each call.
+    pub fn max_datagram(&self) -> usize {
+        (self.options.max_packet + DATA_OVERHEAD).max(HANDSHAKE_INIT_LEN)
+    }
+
+    fn add_peer(&mut self, config: PeerConfig, now: Instant) -> u32 {
+        let index = loop {
+            let candidate = self.next_index;
+            self.next_index = (self.next_index + 1) & INDEX_MASK;
+            if !self.peers.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        let key = config.public_key;
+        let peer = Peer::new(config, &self.secret, index, self.rate_limiter.clone(), now);
+        self.peers.insert(index, peer);
+        self.by_key.insert(key, index);
+        self.order.push(index);
+        index
+    }
+
+    fn rebuild_routes(&mut self) {
+        self.routes.clear();
+        // Config order: for a prefix listed by two peers, the later one wins, as in wg.
+        for id in &self.order {
+            for net in &self.peers[id].config.allowed_ips {
+                self.routes.insert(*net, *id);
+            }
+        }
+    }
+
+    /// Applies a new config. Peers whose key, preshared key and keepalive are
+    /// unchanged keep their sessions; their endpoint follows the config only
+    /// when the config's endpoint changed.
+    ///
+    /// # Errors
+    /// A config that fails validation; the node is unchanged then.
+    pub fn update_config(&mut self, config: TunnelConfig, now: Instant) -> Result<(), ConfigError> {
+        config.validate()?;
+        if config.private_key != self.config.private_key {
+            let events = std::mem::take(&mut self.events);
+            let drops = self.drops.clone();
+            *self = Node::new(config, self.options, now)?;
+            self.events = events;
+            self.drops = drops;
+            return Ok(());
+        }
+        let mut keep: BTreeMap<u32, Peer> = BTreeMap::new();
+        let mut order = Vec::new();
+        let mut old = std::mem::take(&mut self.peers);
+        self.by_key.clear();
+        self.order.clear();
+        for new in &config.peers {
+            let existing = old
+                .iter()
+                .find(|(_, p)| p.config.public_key == new.public_key)
+                .map(|(id, _)| *id);
+            match existing.and_then(|id| old.remove(&id).map(|p| (id, p))) {
+                Some((id, mut peer))
+                    if peer.config.preshared_key == new.preshared_key
+                        && peer.config.persistent_keepalive == new.persistent_keepalive =>
+                {
+                    if peer.config.endpoint != new.endpoint
+                        && let Some(crate::config::Endpoint::Addr(addr)) = new.endpoint
+                    {
+                        peer.endpoint = Some(addr);
+                    }
+                    peer.config = new.clone();
+                    keep.insert(id, peer);
+                    order.push(id);
+                }
+                _ => {
+                    // New peer, or one whose handshake parameters changed: start afresh.
+                    self.peers = std::mem::take(&mut keep);
+                    self.order = std::mem::take(&mut order);
+                    let id = self.add_peer(new.clone(), now);
+                    keep = std::mem::take(&mut self.peers);
+                    order = std::mem::take(&mut self.order);
+                    debug_assert_eq!(order.last(), Some(&id));
+                }
+            }
+        }
+        self.peers = keep;
+        self.order = order;
+        self.by_key = self
+            .peers
+            .iter()
+            .map(|(id, p)| (p.config.public_key, *id))
+            .collect();
+        self.config = config;
+        self.rebuild_routes();
+        Ok(())
+    }
+
+    /// Encrypts one IP packet read from the TUN into `net`.
+    ///
+    /// Malformed packets, packets no peer's allowed IPs cover, and packets for
+    /// a peer without endpoint are dropped and counted.
+    pub fn handle_tun_packet(&mut self, packet: &[u8], now: Instant, net: &mut impl DatagramSink) {
+        let Some(header) = packet::parse(packet) else {
+            self.drops.malformed_ip += 1;
+            return;
+        };
+        let packet = &packet[..header.total_len];
+        let Some(id) = self.routes.lookup(header.destination) else {
+            self.drops.no_route += 1;
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(&id) else {
+            self.drops.no_route += 1;
+            return;
+        };
+        if peer.endpoint.is_none() {
+            self.drops.no_endpoint += 1;
+            return;
+        }
+        if peer.timers.is_stale(now) {
+            peer.tick(net, now);
+        }
+        if net.tail().len() < (packet.len() + DATA_OVERHEAD).max(HANDSHAKE_INIT_LEN) {
+            // The caller keeps `max_datagram` free; reaching this is a caller bug.
+            debug_assert!(false, "datagram sink without room");
+            self.drops.udp_send += 1;
+            return;
+        }
+        match peer.tunn.encapsulate(packet, net.tail()) {
+            TunnResult::WriteToNetwork(out) => {
+                let len = out.len();
+                peer.send(net, len, now);
+            }
+            TunnResult::Err(e) => tracing::trace!(error = ?e, "encapsulate failed"),
+            // Queued inside boringtun until the handshake completes.
+            _ => {}
+        }
+    }
+
+    /// Handles one UDP datagram from `from`: decrypted IP packets go to `tun`,
+    /// handshake and cookie replies to `net`.
+    ///
+    /// Datagrams that are not WireGuard, fail authentication or come from
+    /// unknown peers, and decrypted packets whose source the peer may not use,
+    /// are dropped and counted.
+    pub fn handle_datagram(
+        &mut self,
+        from: SocketAddr,
+        datagram: &[u8],
+        now: Instant,
+        net: &mut impl DatagramSink,
+        tun: &mut impl PacketSink,
+    ) {
+        let Some(id) = self.identify(from, datagram, net) else {
+            return;
+        };
+        let max_datagram = self.max_datagram();
+        let Some(peer) = self.peers.get_mut(&id) else {
+            self.drops.invalid_datagram += 1;
+            return;
+        };
+        if peer.timers.is_stale(now) {
+            peer.tick(net, now);
+        }
+        let kind = datagram[0];
+        let buf = tun.tail();
+        if buf.len() < datagram.len().max(HANDSHAKE_INIT_LEN) {
+            debug_assert!(false, "packet sink without room");
+            self.drops.tun_write += 1;
+            return;
+        }
+        let buf_start = buf.as_ptr() as usize;
+        match peer.tunn.decapsulate(Some(from.ip()), datagram, buf) {
+            TunnResult::WriteToTunnelV4(packet, source) => {
+                let (offset, len) = (packet.as_ptr() as usize - buf_start, packet.len());
+                let allowed = self.routes.lookup(source.into()) == Some(id);
+                self.deliver(id, from, now, tun, offset, len, allowed);
+            }
+            TunnResult::WriteToTunnelV6(packet, source) => {
+                let (offset, len) = (packet.as_ptr() as usize - buf_start, packet.len());
+                let allowed = self.routes.lookup(source.into()) == Some(id);
+                self.deliver(id, from, now, tun, offset, len, allowed);
+            }
+            TunnResult::WriteToNetwork(reply) => {
+                let reply_kind = reply[0];
+                if let Some(event) = peer.on_authenticated(kind, from, now) {
+                    self.events.push_back(event);
+                }
+                let completed = matches!(
+                    (kind, reply_kind),
+                    (MSG_HANDSHAKE_INIT, MSG_HANDSHAKE_RESPONSE)
+                        | (MSG_HANDSHAKE_RESPONSE, MSG_DATA)
+                );
+                if net.tail().len() >= reply.len() {
+                    let len = reply.len();
+                    net.tail()[..len].copy_from_slice(reply);
+                    peer.send(net, len, now);
+                }
+                if completed {
+                    let event = peer.on_handshake_completed(now);
+                    self.events.push_back(event);
+                }
+                // boringtun may now release packets it queued during the handshake.
+                peer.queue_pending = true;
+                peer.drain_queue(net, max_datagram, now);
+            }
+            TunnResult::Done => {
+                // A keepalive (authenticated, nothing to deliver) or a cookie reply.
+                if kind == MSG_DATA
+                    && let Some(event) = peer.on_authenticated(kind, from, now)
+                {
+                    self.events.push_back(event);
+                }
+            }
+            TunnResult::Err(e) => {
+                tracing::trace!(error = ?e, "datagram rejected");
+                self.drops.invalid_datagram += 1;
+            }
+        }
+    }
+
+    /// Finds the peer a datagram is for. Handshake initiations are checked
+    /// against the rate limiter (answering with a cookie under load) before the
+    /// costly key agreement that reveals the sender.
+    fn identify(
+        &mut self,
+        from: SocketAddr,
+        datagram: &[u8],
+        net: &mut impl DatagramSink,
+    ) -> Option<u32> {
+        let index = match Tunn::parse_incoming_packet(datagram) {
+            Err(_) => None,
+            Ok(Packet::HandshakeInit(init)) => {
+                // Self-limiting: resets at most once a second.
+                self.rate_limiter.reset_count();
+                let mut cookie = [0u8; 64];
+                match self
+                    .rate_limiter
+                    .verify_packet(Some(from.ip()), datagram, &mut cookie)
+                {
+                    Ok(_) => {}
+                    Err(TunnResult::WriteToNetwork(reply)) => {
+                        let len = reply.len();
+                        if let Some(tail) = net.tail().get_mut(..len) {
+                            tail.copy_from_slice(reply);
+                            net.commit(from, len);
+                        }
+                        return None;
+                    }
+                    Err(_) => {
+                        self.drops.invalid_datagram += 1;
+                        return None;
+                    }
+                }
+                match parse_handshake_anon(&self.secret, &self.public, &init) {
+                    Ok(half) => {
+                        let key = PublicKey::from_bytes(half.peer_static_public);
+                        let id = self.by_key.get(&key).copied();
+                        if id.is_none() {
+                            self.drops.unknown_peer += 1;
+                            return None;
+                        }
+                        return id;
+                    }
+                    Err(_) => None,
+                }
+            }
+            Ok(Packet::HandshakeResponse(p)) => Some(p.receiver_idx >> 8),
+            Ok(Packet::PacketCookieReply(p)) => Some(p.receiver_idx >> 8),
+            Ok(Packet::PacketData(p)) => Some(p.receiver_idx >> 8),
+        };
+        if index.is_none() {
+            self.drops.invalid_datagram += 1;
+        }
+        index
+    }
+
+    #[allow(clippy::too_many_arguments)] // the pieces of one decrypted packet; a struct would only rename them
+    fn deliver(
+        &mut self,
+        id: u32,
+        from: SocketAddr,
+        now: Instant,
+        tun: &mut impl PacketSink,
+        offset: usize,
+        len: usize,
+        allowed: bool,
+    ) {
+        let peer = self.peers.get_mut(&id).expect("caller looked the peer up");
+        if let Some(event) = peer.on_authenticated(MSG_DATA, from, now) {
+            self.events.push_back(event);
+        }
+        peer.timers.last_data_received = Some(now);
+        if !allowed {
+            self.drops.source_not_allowed += 1;
+            return;
+        }
+        peer.counters.rx_packets += 1;
+        peer.counters.rx_bytes += len as u64;
+        let buf = tun.tail();
+        if offset != 0 {
+            buf.copy_within(offset..offset + len, 0);
+        }
+        tun.commit(len);
+    }
+
+    /// Whether some peer still has queued packets waiting for room in `net`.
+    pub fn has_pending(&self) -> bool {
+        self.peers.values().any(|p| p.queue_pending)
+    }
+
+    /// Sends queued packets as room in `net` allows.
+    pub fn drain_pending(&mut self, now: Instant, net: &mut impl DatagramSink) {
+        let max = self.max_datagram();
+        for peer in self.peers.values_mut().filter(|p| p.queue_pending) {
+            peer.drain_queue(net, max, now);
+        }
+    }
+
+    /// When [`Self::handle_timeout`] should next run, and why.
+    pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
+        self.peers
+            .values()
+            .filter_map(|p| p.timers.next_deadline())
+            .min_by_key(|(at, _)| *at)
+    }
+
+    /// Runs the timers of every peer that is due.
+    pub fn handle_timeout(&mut self, now: Instant, net: &mut impl DatagramSink) {
+        for peer in self.peers.values_mut() {
+            if peer.timers.next_deadline().is_some_and(|(at, _)| at <= now) {
+                peer.tick(net, now);
+            }
+        }
+    }
+
+    /// After a network change: a fresh handshake with every peer that has an endpoint.
+    pub fn reconnect(&mut self, now: Instant, net: &mut impl DatagramSink) {
+        for peer in self.peers.values_mut() {
+            peer.force_handshake(net, now);
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Drop counters.
+    pub fn drops(&self) -> &DropStats {
+        &self.drops
+    }
+
+    /// Drop counters, for the IO layer's own drop reasons.
+    pub fn drops_mut(&mut self) -> &mut DropStats {
+        &mut self.drops
+    }
+
+    /// Per-peer counters in config order; `wall_now` and `now` are the same
+    /// moment on the wall clock and the caller's clock.
+    pub fn peer_stats(&self, now: Instant, wall_now: SystemTime) -> Vec<PeerStats> {
+        self.order
+            .iter()
+            .map(|id| {
+                let p = &self.peers[id];
+                PeerStats {
+                    public_key: p.config.public_key,
+                    endpoint: p.endpoint,
+                    tx_bytes: p.counters.tx_bytes,
+                    rx_bytes: p.counters.rx_bytes,
+                    tx_packets: p.counters.tx_packets,
+                    rx_packets: p.counters.rx_packets,
+                    last_handshake: p
+                        .last_handshake
+                        .map(|at| wall_now - now.saturating_duration_since(at)),
+                }
+            })
+            .collect()
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &TunnelConfig {
+        &self.config
+    }
+}

@@ -1,14 +1,32 @@
 //! Wires [`crate::node`] and [`crate::io`] into threads and an event loop.
 //!
 //! [`Tunnel`] is the handle apps hold: start, stop, reconfigure, network
-//! changes, stats and events. (Bodies being written; the API below is fixed.)
+//! changes, stats and events.
+//!
+//! Threads: one TUN reader (blocking reads, batches handed over a bounded
+//! channel) and one event-loop thread (a tokio current-thread runtime owning
+//! the node, the UDP socket, the timers and the TUN writes).
 
-use std::net::SocketAddr;
-use std::os::fd::{OwnedFd, RawFd};
-use std::sync::Arc;
-use std::time::SystemTime;
+mod budget;
+mod event_loop;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use budget::{BUFFER_BUDGET_BYTES, MAX_BATCH};
+
+use crate::batch::PacketBatch;
+use crate::config::Endpoint;
+use crate::gso::GsoQueue;
+use crate::io::tun::{TunReader, TunWriter};
+use crate::io::udp::UdpIo;
+use crate::node::{Node, NodeOptions};
+use event_loop::{Command, EventLoop};
 
 use crate::config::{ConfigError, PublicKey, TunnelConfig};
+pub use crate::node::{DropStats, PeerStats};
 
 /// Called with the UDP socket's fd after it is created and before its first
 /// send, and again after every rebind (Android: `VpnService.protect`).
@@ -62,46 +80,6 @@ pub enum TunnelEvent {
         /// The failure that stopped it, if any.
         error: Option<String>,
     },
-}
-
-/// Counters for one peer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerStats {
-    /// The peer's public key.
-    pub public_key: PublicKey,
-    /// Where its packets currently go.
-    pub endpoint: Option<SocketAddr>,
-    /// Bytes of IP packets sent to the peer (before encryption).
-    pub tx_bytes: u64,
-    /// Bytes of IP packets received from the peer (after decryption).
-    pub rx_bytes: u64,
-    /// IP packets sent to the peer.
-    pub tx_packets: u64,
-    /// IP packets received from the peer.
-    pub rx_packets: u64,
-    /// Wall-clock time of the last completed handshake.
-    pub last_handshake: Option<SystemTime>,
-}
-
-/// Packets dropped, by reason.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DropStats {
-    /// IP packets from the TUN that were not IPv4/IPv6 or were truncated.
-    pub malformed_ip: u64,
-    /// IP packets for a destination no peer's allowed IPs cover.
-    pub no_route: u64,
-    /// Decrypted packets whose source address is not in the sender's allowed IPs.
-    pub source_not_allowed: u64,
-    /// Datagrams that are not WireGuard messages, fail authentication, or are replays.
-    pub invalid_datagram: u64,
-    /// Handshake initiations for a public key that is not a peer.
-    pub unknown_peer: u64,
-    /// IP packets for a peer with no endpoint yet.
-    pub no_endpoint: u64,
-    /// Packets that could not be written to the TUN.
-    pub tun_write: u64,
-    /// Datagrams that could not be sent.
-    pub udp_send: u64,
 }
 
 /// Counters for the whole tunnel plus each peer.
@@ -158,42 +136,195 @@ pub enum RuntimeError {
 }
 
 /// A running tunnel. Dropping it stops it.
+///
+/// All methods are quick: they hand a command to the event loop and wait
+/// at most [`COMMAND_TIMEOUT`] for its answer. The packet path never calls
+/// back into the app.
 pub struct Tunnel {
-    _private: (),
+    commands: tokio::sync::mpsc::UnboundedSender<Command>,
+    events: tokio::sync::Mutex<EventStream>,
+    loop_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    listen_port: u16,
+}
+
+struct EventStream {
+    receiver: tokio::sync::mpsc::Receiver<TunnelEvent>,
+    final_event: Arc<Mutex<Option<TunnelEvent>>>,
+}
+
+/// Longest a [`Tunnel`] method waits for the event loop to answer.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl std::fmt::Debug for Tunnel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tunnel")
+            .field("listen_port", &self.listen_port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Resolves host-name endpoints to addresses (blocking DNS, done once here
+/// rather than on the packet path).
+fn resolve_endpoints(mut config: TunnelConfig) -> Result<TunnelConfig, RuntimeError> {
+    for peer in &mut config.peers {
+        if let Some(Endpoint::Host { host, port }) = &peer.endpoint {
+            let addr = (host.as_str(), *port)
+                .to_socket_addrs()
+                .map_err(|e| RuntimeError::Resolve {
+                    host: format!("{host}:{port}"),
+                    reason: e.to_string(),
+                })?
+                .next()
+                .ok_or_else(|| RuntimeError::Resolve {
+                    host: format!("{host}:{port}"),
+                    reason: "no addresses".into(),
+                })?;
+            peer.endpoint = Some(Endpoint::Addr(addr));
+        }
+    }
+    Ok(config)
+}
+
+fn io_error(context: &'static str) -> impl FnOnce(std::io::Error) -> RuntimeError {
+    move |source| RuntimeError::Io { context, source }
 }
 
 impl Tunnel {
-    /// Starts a tunnel on `tun`, which it now owns.
+    /// Starts a tunnel on `tun`, which it now owns (it is closed on failure too).
+    ///
+    /// Host-name endpoints are resolved here, so this may block for a DNS lookup.
     ///
     /// # Errors
     /// Config, resolve, socket or protect failures; nothing keeps running then.
     pub fn start(
-        _config: TunnelConfig,
-        _tun: OwnedFd,
-        _options: TunnelOptions,
+        config: TunnelConfig,
+        tun: OwnedFd,
+        options: TunnelOptions,
     ) -> Result<Tunnel, RuntimeError> {
-        todo!()
+        config.validate()?;
+        let config = resolve_endpoints(config)?;
+        let max_packet = usize::from(config.effective_mtu());
+        let listen_port = config.listen_port.unwrap_or(0);
+
+        crate::io::tun::set_nonblocking(tun.as_fd())
+            .map_err(io_error("setting the TUN fd non-blocking"))?;
+        let writer_fd = tun
+            .try_clone()
+            .map_err(io_error("duplicating the TUN fd"))?;
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(io_error("starting the event loop"))?;
+        let protector = options.protector.clone();
+        let protect: Box<dyn Fn(RawFd) -> bool + Send> = Box::new(move |fd| match &protector {
+            Some(p) => p.protect(fd),
+            None => true,
+        });
+
+        let (udp, tun_writer) = {
+            let _guard = runtime.enter();
+            let udp = UdpIo::bind(listen_port, &*protect).map_err(event_loop::map_bind_error)?;
+            let tun_writer = TunWriter::new(writer_fd, options.framing)
+                .map_err(io_error("registering the TUN fd"))?;
+            (udp, tun_writer)
+        };
+        let node = Node::new(
+            config,
+            NodeOptions {
+                seed: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
+                max_packet,
+            },
+            Instant::now(),
+        )?;
+        let gso = GsoQueue::with_capacity(budget::gso_queue_bytes(max_packet));
+
+        let (pool_tx, pool_rx) = std::sync::mpsc::sync_channel(budget::TUN_BATCHES);
+        for _ in 0..budget::TUN_BATCHES {
+            let batch = PacketBatch::new(budget::MAX_BATCH, budget::tun_batch_bytes(max_packet));
+            pool_tx
+                .send(batch)
+                .expect("the pool has room for every batch");
+        }
+        let (batch_tx, batch_rx) = tokio::sync::mpsc::channel(budget::TUN_BATCHES);
+        let tun_reader = TunReader::spawn(tun, options.framing, max_packet, pool_rx, batch_tx)
+            .map_err(io_error("starting the TUN reader"))?;
+
+        let (command_tx, command_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (event_tx, event_rx) = tokio::sync::mpsc::channel(event_loop::EVENT_QUEUE);
+        let final_event = Arc::new(Mutex::new(None));
+        let port = udp.local_port();
+        let event_loop = EventLoop::new(
+            node,
+            udp,
+            gso,
+            tun_writer,
+            tun_reader,
+            batch_rx,
+            pool_tx,
+            command_rx,
+            event_tx,
+            final_event.clone(),
+            protect,
+        );
+        let loop_thread = std::thread::Builder::new()
+            .name("ferrotun-loop".into())
+            .spawn(move || runtime.block_on(event_loop.run()))
+            .map_err(io_error("starting the event loop thread"))?;
+
+        Ok(Tunnel {
+            commands: command_tx,
+            events: tokio::sync::Mutex::new(EventStream {
+                receiver: event_rx,
+                final_event,
+            }),
+            loop_thread: Mutex::new(Some(loop_thread)),
+            listen_port: port,
+        })
     }
 
-    /// Stops the tunnel and joins its threads. Idempotent.
+    /// Stops the tunnel and waits for its threads to end. Idempotent.
     pub fn stop(&self) {
-        todo!()
+        let _ = self.commands.send(Command::Stop);
+        let thread = self.loop_thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::error!("event loop thread panicked");
+        }
     }
 
-    /// Applies a new config: peers added, removed or changed; unchanged peers keep their sessions.
+    fn request<T>(
+        &self,
+        make: impl FnOnce(std::sync::mpsc::SyncSender<T>) -> Command,
+    ) -> Result<T, RuntimeError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.commands
+            .send(make(tx))
+            .map_err(|_| RuntimeError::Stopped)?;
+        rx.recv_timeout(COMMAND_TIMEOUT)
+            .map_err(|_| RuntimeError::Stopped)
+    }
+
+    /// Applies a new config: peers added, removed or changed; unchanged peers
+    /// keep their sessions. The listen port and MTU stay as they were.
     ///
     /// # Errors
-    /// Invalid config or a stopped tunnel.
-    pub fn update_config(&self, _config: TunnelConfig) -> Result<(), RuntimeError> {
-        todo!()
+    /// Invalid config, an unresolvable endpoint, or a stopped tunnel.
+    pub fn update_config(&self, config: TunnelConfig) -> Result<(), RuntimeError> {
+        config.validate()?;
+        let config = resolve_endpoints(config)?;
+        self.request(|reply| Command::UpdateConfig(config, reply))?
     }
 
-    /// Rebinds the UDP socket (protecting it again) and re-handshakes every peer.
+    /// Rebinds the UDP socket (protecting it again) and re-handshakes every
+    /// peer. If the new socket cannot be protected the tunnel stops.
     ///
     /// # Errors
     /// Socket or protect failures, or a stopped tunnel.
     pub fn network_changed(&self) -> Result<(), RuntimeError> {
-        todo!()
+        self.request(Command::NetworkChanged)?
     }
 
     /// A snapshot of the counters.
@@ -201,16 +332,31 @@ impl Tunnel {
     /// # Errors
     /// A stopped tunnel.
     pub fn stats(&self) -> Result<TunnelStats, RuntimeError> {
-        todo!()
+        self.request(Command::Stats)
     }
 
-    /// The next event; `None` once the tunnel has stopped and every event was taken.
+    /// The next event; after the tunnel stopped, the remaining events, then one
+    /// `Stopped`, then `None`.
     pub async fn next_event(&self) -> Option<TunnelEvent> {
-        todo!()
+        let mut stream = self.events.lock().await;
+        if let Some(event) = stream.receiver.recv().await {
+            return Some(event);
+        }
+        stream
+            .final_event
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
     }
 
-    /// The UDP port the tunnel is bound to.
+    /// The UDP port the tunnel was bound to at start.
     pub fn listen_port(&self) -> u16 {
-        todo!()
+        self.listen_port
+    }
+}
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -1,0 +1,162 @@
+//! Splits wg-quick text into numbered lines and each line into a section
+//! header or a `key = value` pair. Knows nothing about which keys exist.
+
+use super::ConfigErrorKind;
+
+/// Longest key or section name taken as a name. Longer "names" are usually a
+/// pasted key (44 characters) and are never echoed into an error.
+const MAX_NAME_LEN: usize = 32;
+
+/// One meaningful line.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Line<'a> {
+    /// Blank, or only a comment.
+    Blank,
+    /// `[Name]`, with the name trimmed.
+    Section(&'a str),
+    /// `key = value`, both trimmed, comment removed.
+    Entry {
+        /// The key as written.
+        key: &'a str,
+        /// The value as written; may be empty.
+        value: &'a str,
+    },
+}
+
+/// The lines of `text` with 1-based numbers. A leading UTF-8 byte order mark
+/// is dropped; `\n` and `\r\n` endings both work.
+pub(super) fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| (index + 1, line))
+}
+
+/// Classifies one line. `#` starts a comment anywhere (base64 never contains it).
+///
+/// # Errors
+/// [`ConfigErrorKind::BadSectionHeader`], [`ConfigErrorKind::MissingEquals`]
+/// or [`ConfigErrorKind::BadKeyName`].
+pub(super) fn lex(line: &str) -> Result<Line<'_>, ConfigErrorKind> {
+    let line = line
+        .split_once('#')
+        .map_or(line, |(before, _comment)| before)
+        .trim();
+    if line.is_empty() {
+        return Ok(Line::Blank);
+    }
+    if let Some(header) = line.strip_prefix('[') {
+        let name = header
+            .strip_suffix(']')
+            .ok_or(ConfigErrorKind::BadSectionHeader)?
+            .trim();
+        return if is_name(name) {
+            Ok(Line::Section(name))
+        } else {
+            Err(ConfigErrorKind::BadSectionHeader)
+        };
+    }
+    let (key, value) = line.split_once('=').ok_or(ConfigErrorKind::MissingEquals)?;
+    let key = key.trim();
+    if !is_name(key) {
+        return Err(ConfigErrorKind::BadKeyName);
+    }
+    Ok(Line::Entry {
+        key,
+        value: value.trim(),
+    })
+}
+
+/// A plausible key or section name: an ASCII letter, then letters, digits,
+/// `_` or `-`, at most [`MAX_NAME_LEN`] long. Only such text is ever quoted
+/// back in an error, which keeps a misplaced key out of messages.
+fn is_name(text: &str) -> bool {
+    let mut bytes = text.bytes();
+    text.len() <= MAX_NAME_LEN
+        && bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_and_comment_lines_are_blank() {
+        for line in ["", "   ", "\t", "# comment", "   # indented comment"] {
+            assert_eq!(lex(line), Ok(Line::Blank), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn entry_trims_key_value_and_trailing_comment() {
+        assert_eq!(
+            lex("  ListenPort\t=  51820   # the port"),
+            Ok(Line::Entry {
+                key: "ListenPort",
+                value: "51820"
+            })
+        );
+    }
+
+    #[test]
+    fn entry_splits_at_first_equals_so_base64_padding_survives() {
+        assert_eq!(
+            lex("PublicKey = abc="),
+            Ok(Line::Entry {
+                key: "PublicKey",
+                value: "abc="
+            })
+        );
+    }
+
+    #[test]
+    fn entry_value_may_be_empty() {
+        assert_eq!(
+            lex("AllowedIPs ="),
+            Ok(Line::Entry {
+                key: "AllowedIPs",
+                value: ""
+            })
+        );
+    }
+
+    #[test]
+    fn section_header_trims_name() {
+        assert_eq!(lex("[ Peer ]  # next"), Ok(Line::Section("Peer")));
+    }
+
+    #[test]
+    fn malformed_headers_are_rejected() {
+        for line in ["[Peer", "[]", "[Peer] x", "[a b]"] {
+            assert_eq!(
+                lex(line),
+                Err(ConfigErrorKind::BadSectionHeader),
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn line_without_equals_is_rejected() {
+        assert_eq!(lex("PrivateKey"), Err(ConfigErrorKind::MissingEquals));
+    }
+
+    #[test]
+    fn text_before_equals_that_is_no_name_is_rejected() {
+        for line in [
+            "= 1",
+            "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=",
+            "Private Key = x",
+            "1Key = 2",
+        ] {
+            assert_eq!(lex(line), Err(ConfigErrorKind::BadKeyName), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn lines_are_numbered_from_one_without_bom_or_cr() {
+        let lines: Vec<_> = numbered_lines("\u{feff}[Interface]\r\nMTU = 1\r\n").collect();
+        assert_eq!(lines, [(1, "[Interface]"), (2, "MTU = 1")]);
+    }
+}

@@ -1,0 +1,289 @@
+//! The TUN side: a reader thread that drains the fd in batches, and a
+//! non-blocking batch writer driven by the event loop.
+//!
+//! Works on any fd that reads and writes whole IP packets: a Linux/Android
+//! TUN (`IFF_TUN|IFF_NO_PI`), an Apple utun (4-byte address-family header,
+//! [`TunFraming::AppleUtun`]), or a `socketpair(AF_UNIX, SOCK_DGRAM)` in tests.
+#![allow(unsafe_code)] // raw read/write/poll on the TUN fd; each block says why it is sound
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
+
+use crate::batch::PacketBatch;
+use crate::runtime::TunFraming;
+
+/// Length of the Apple utun packet-information header.
+const UTUN_HEADER_LEN: usize = 4;
+
+/// Puts `fd` in non-blocking mode.
+pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: fcntl on a valid, borrowed fd with integer arguments only.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reads one packet into `buf`, stripping the utun header when framed.
+fn read_packet(fd: BorrowedFd<'_>, framing: TunFraming, buf: &mut [u8]) -> io::Result<usize> {
+    let n = match framing {
+        TunFraming::Raw => {
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
+            unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) }
+        }
+        TunFraming::AppleUtun => {
+            let mut header = [0u8; UTUN_HEADER_LEN];
+            let iov = [
+                libc::iovec {
+                    iov_base: header.as_mut_ptr().cast(),
+                    iov_len: header.len(),
+                },
+                libc::iovec {
+                    iov_base: buf.as_mut_ptr().cast(),
+                    iov_len: buf.len(),
+                },
+            ];
+            // SAFETY: both iovecs point to live buffers of the stated lengths.
+            let n = unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), 2) };
+            if n >= 0 {
+                (n as usize).saturating_sub(UTUN_HEADER_LEN) as isize
+            } else {
+                n
+            }
+        }
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Writes one packet, adding the utun header when framed.
+fn write_packet(fd: BorrowedFd<'_>, framing: TunFraming, packet: &[u8]) -> io::Result<()> {
+    let n = match framing {
+        TunFraming::Raw => {
+            // SAFETY: `packet` is valid for reads of its length for the whole call.
+            unsafe { libc::write(fd.as_raw_fd(), packet.as_ptr().cast(), packet.len()) }
+        }
+        TunFraming::AppleUtun => {
+            let family = match packet.first().map(|b| b >> 4) {
+                Some(6) => libc::AF_INET6,
+                _ => libc::AF_INET,
+            } as u32;
+            let header = family.to_be_bytes();
+            let iov = [
+                libc::iovec {
+                    iov_base: header.as_ptr() as *mut _,
+                    iov_len: header.len(),
+                },
+                libc::iovec {
+                    iov_base: packet.as_ptr() as *mut _,
+                    iov_len: packet.len(),
+                },
+            ];
+            // SAFETY: both iovecs point to live buffers; writev only reads them.
+            unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) }
+        }
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Waits until `fd` or `wake` is readable. Returns `false` when `wake` fired.
+fn wait_readable(fd: BorrowedFd<'_>, wake: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut fds = [
+        libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: wake.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: `fds` is a valid array of two pollfd structs for the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n >= 0 {
+            return Ok(fds[1].revents == 0);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// How the reader thread ended.
+#[derive(Debug)]
+pub enum ReaderExit {
+    /// Asked to stop, or the event loop went away.
+    Stopped,
+    /// The fd reported end of file or an error.
+    Failed(io::Error),
+}
+
+/// Handle to the reader thread; dropping it does not stop the thread, [`Self::stop`] does.
+pub struct TunReader {
+    wake: UnixStream,
+    thread: Option<JoinHandle<ReaderExit>>,
+}
+
+impl TunReader {
+    /// Spawns the reader. It takes empty batches from `pool`, fills each by
+    /// reading until the fd has nothing more (EAGAIN) or the batch is full,
+    /// and sends full or drained batches on `batches`.
+    ///
+    /// # Errors
+    /// When the thread or its wake-up pair cannot be created.
+    pub fn spawn(
+        fd: OwnedFd,
+        framing: TunFraming,
+        max_packet: usize,
+        pool: std_mpsc::Receiver<PacketBatch>,
+        batches: mpsc::Sender<PacketBatch>,
+    ) -> io::Result<Self> {
+        let (wake, wake_rx) = UnixStream::pair()?;
+        let thread = std::thread::Builder::new()
+            .name("ferrotun-tun-rx".into())
+            .spawn(move || read_loop(fd, framing, max_packet, pool, batches, wake_rx))?;
+        Ok(Self {
+            wake,
+            thread: Some(thread),
+        })
+    }
+
+    /// Wakes the thread, waits for it to end and reports how it ended.
+    pub fn stop(&mut self) -> Option<ReaderExit> {
+        // Closing our end makes the thread's poll see the peer hang up.
+        let _ = self.wake.shutdown(std::net::Shutdown::Both);
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+impl Drop for TunReader {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn read_loop(
+    fd: OwnedFd,
+    framing: TunFraming,
+    max_packet: usize,
+    pool: std_mpsc::Receiver<PacketBatch>,
+    batches: mpsc::Sender<PacketBatch>,
+    wake: UnixStream,
+) -> ReaderExit {
+    let mut logged_errors = 0u32;
+    loop {
+        // Blocks while every batch is in flight: backpressure from the event loop.
+        let Ok(mut batch) = pool.recv() else {
+            return ReaderExit::Stopped;
+        };
+        loop {
+            if !batch.has_room_for(max_packet) {
+                break;
+            }
+            match read_packet(fd.as_fd(), framing, &mut batch.tail()[..max_packet]) {
+                Ok(0) => {
+                    if framing == TunFraming::Raw {
+                        return ReaderExit::Failed(io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+                Ok(n) => batch.commit(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !batch.is_empty() {
+                        break;
+                    }
+                    match wait_readable(fd.as_fd(), wake.as_fd()) {
+                        Ok(true) => {}
+                        Ok(false) => return ReaderExit::Stopped,
+                        Err(e) => return ReaderExit::Failed(e),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::EIO)) => {
+                    return ReaderExit::Failed(e);
+                }
+                Err(e) => {
+                    // Transient per-packet errors (e.g. a truncated read); rate-limit the log.
+                    if logged_errors < 10 {
+                        logged_errors += 1;
+                        tracing::warn!(error = %e, "TUN read failed");
+                    }
+                }
+            }
+        }
+        if batches.blocking_send(batch).is_err() {
+            return ReaderExit::Stopped;
+        }
+    }
+}
+
+/// Writes decrypted packets to the TUN from the event loop without blocking it.
+pub struct TunWriter {
+    fd: AsyncFd<OwnedFd>,
+    framing: TunFraming,
+}
+
+impl TunWriter {
+    /// Registers `fd` (already non-blocking) with the current tokio runtime.
+    ///
+    /// # Errors
+    /// When the fd cannot be registered.
+    pub fn new(fd: OwnedFd, framing: TunFraming) -> io::Result<Self> {
+        // SAFETY: `OwnedFd` owns a valid open fd, and it stays inside the
+        // `AsyncFd` (never replaced or closed) until the `AsyncFd` drops.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::WRITABLE) }
+            .map_err(io::Error::from)?;
+        Ok(Self { fd, framing })
+    }
+
+    /// Writes every packet of `batch`, waiting for writability when the fd
+    /// pushes back. A packet the fd refuses for any other reason is dropped
+    /// and counted in `dropped`. The batch is empty afterwards.
+    pub async fn write_all(&self, batch: &mut PacketBatch, written: &mut u64, dropped: &mut u64) {
+        while !batch.is_empty() {
+            let Ok(mut guard) = self.fd.writable().await else {
+                *dropped += batch.len() as u64;
+                batch.clear();
+                return;
+            };
+            let mut done = 0;
+            // `try_io` clears readiness only when the closure reports WouldBlock.
+            let _ = guard.try_io(|fd| {
+                for packet in batch.iter() {
+                    match write_packet(fd.get_ref().as_fd(), self.framing, packet) {
+                        Ok(()) => *written += 1,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(e),
+                        Err(e) => {
+                            tracing::trace!(error = %e, "TUN write failed");
+                            *dropped += 1;
+                        }
+                    }
+                    done += 1;
+                }
+                Ok(())
+            });
+            batch.consume(done);
+        }
+    }
+}

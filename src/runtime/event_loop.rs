@@ -1,0 +1,395 @@
+//! The event loop: one tokio current-thread runtime that owns the node, the
+//! UDP socket, the GSO queue, the TUN writer and the timers.
+//!
+//! Each iteration first delivers what is pending (GSO queue, TUN writes), so
+//! a full socket or TUN pushes back on input instead of growing a queue, then
+//! waits for the first of: a command, the node's timer, UDP readability, or
+//! a batch from the TUN reader.
+
+use std::io::IoSliceMut;
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use quinn_udp::RecvMeta;
+use tokio::sync::mpsc;
+
+use super::budget::{RECV_BUFFER_LEN, RECV_BUFFERS, TUN_WRITE_BYTES, TUN_WRITE_PACKETS};
+use super::{RuntimeError, TunnelEvent, TunnelStats};
+use crate::batch::PacketBatch;
+use crate::config::TunnelConfig;
+use crate::gso::{FlushStats, GsoQueue};
+use crate::io::tun::{ReaderExit, TunReader, TunWriter};
+use crate::io::udp::UdpIo;
+use crate::node::{Event, HANDSHAKE_INIT_LEN, Node};
+
+/// Receive calls handled per wakeup before other sources get a turn, so a
+/// flood on the socket cannot starve TUN input, timers or commands.
+const MAX_RECV_CALLS_PER_WAKEUP: usize = 8;
+
+/// Events kept for an app that does not read them; older ones are dropped
+/// beyond this.
+pub(super) const EVENT_QUEUE: usize = 256;
+
+/// Sent to the loop by the [`super::Tunnel`] handle.
+pub(super) enum Command {
+    Stop,
+    UpdateConfig(TunnelConfig, std_mpsc::SyncSender<Result<(), RuntimeError>>),
+    NetworkChanged(std_mpsc::SyncSender<Result<(), RuntimeError>>),
+    Stats(std_mpsc::SyncSender<TunnelStats>),
+}
+
+/// IO-side counters (the node keeps its own drops and per-peer counters).
+#[derive(Debug, Default)]
+struct IoCounters {
+    ip_packets_in: u64,
+    ip_packets_out: u64,
+    udp_datagrams_received: u64,
+    gro_batches: u64,
+    tun_read_batches: u64,
+    tun_write_drops: u64,
+    flush: FlushStats,
+}
+
+pub(super) struct EventLoop {
+    pub node: Node,
+    pub udp: UdpIo,
+    pub gso: GsoQueue,
+    pub tun_writer: TunWriter,
+    pub tun_reader: TunReader,
+    pub tun_out: PacketBatch,
+    pub tun_batches: mpsc::Receiver<PacketBatch>,
+    pub pool: std_mpsc::SyncSender<PacketBatch>,
+    pub commands: mpsc::UnboundedReceiver<Command>,
+    pub events: mpsc::Sender<TunnelEvent>,
+    pub final_event: Arc<Mutex<Option<TunnelEvent>>>,
+    pub protect: Box<dyn Fn(std::os::fd::RawFd) -> bool + Send>,
+    recv_bufs: Vec<Box<[u8]>>,
+    recv_meta: Vec<RecvMeta>,
+    counters: IoCounters,
+}
+
+impl EventLoop {
+    #[allow(clippy::too_many_arguments)] // the parts built by `Tunnel::start`, moved in once
+    pub fn new(
+        node: Node,
+        udp: UdpIo,
+        gso: GsoQueue,
+        tun_writer: TunWriter,
+        tun_reader: TunReader,
+        tun_batches: mpsc::Receiver<PacketBatch>,
+        pool: std_mpsc::SyncSender<PacketBatch>,
+        commands: mpsc::UnboundedReceiver<Command>,
+        events: mpsc::Sender<TunnelEvent>,
+        final_event: Arc<Mutex<Option<TunnelEvent>>>,
+        protect: Box<dyn Fn(std::os::fd::RawFd) -> bool + Send>,
+    ) -> Self {
+        Self {
+            node,
+            udp,
+            gso,
+            tun_writer,
+            tun_reader,
+            tun_out: PacketBatch::new(TUN_WRITE_PACKETS, TUN_WRITE_BYTES),
+            tun_batches,
+            pool,
+            commands,
+            events,
+            final_event,
+            protect,
+            recv_bufs: (0..RECV_BUFFERS)
+                .map(|_| vec![0u8; RECV_BUFFER_LEN].into_boxed_slice())
+                .collect(),
+            recv_meta: vec![RecvMeta::default(); RECV_BUFFERS],
+            counters: IoCounters::default(),
+        }
+    }
+
+    /// Runs until stopped or a fatal error; always leaves a `Stopped` event.
+    pub async fn run(mut self) {
+        let result = self.run_inner().await;
+        let error = match result {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "tunnel stopped on error");
+                Some(e.to_string())
+            }
+        };
+        // Stop the reader before reporting, so `Stopped` means nothing runs any more.
+        drop(self.tun_batches);
+        let exit = self.tun_reader.stop();
+        tracing::debug!(?exit, "TUN reader ended");
+        let stopped = TunnelEvent::Stopped { error };
+        if let Ok(mut slot) = self.final_event.lock() {
+            *slot = Some(stopped);
+        }
+    }
+
+    async fn run_inner(&mut self) -> Result<(), RuntimeError> {
+        self.emit(TunnelEvent::Started {
+            listen_port: self.udp.local_port(),
+        });
+        loop {
+            self.deliver_pending().await;
+            self.forward_events();
+
+            let timeout = self.node.poll_timeout().map(|(at, _)| at);
+            // Check the clock before arming a sleep: a due timer runs now.
+            if let Some(at) = timeout
+                && at <= Instant::now()
+            {
+                self.node.handle_timeout(Instant::now(), &mut self.gso);
+                continue;
+            }
+            let sleep = async {
+                match timeout {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+
+            tokio::select! {
+                biased;
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Stop) => return Ok(()),
+                    Some(command) => self.handle_command(command)?,
+                },
+                batch = self.tun_batches.recv() => match batch {
+                    Some(batch) => self.handle_tun_batch(batch).await,
+                    None => {
+                        return Err(match self.tun_reader.stop() {
+                            Some(ReaderExit::Failed(source)) => RuntimeError::Io { context: "reading the TUN", source },
+                            _ => RuntimeError::Io { context: "reading the TUN", source: std::io::ErrorKind::BrokenPipe.into() },
+                        });
+                    }
+                },
+                ready = self.udp.readable() => {
+                    if let Err(source) = ready {
+                        return Err(RuntimeError::Io { context: "waiting for the UDP socket", source });
+                    }
+                    self.receive().await;
+                },
+                () = sleep => self.node.handle_timeout(Instant::now(), &mut self.gso),
+            }
+        }
+    }
+
+    fn emit(&mut self, event: TunnelEvent) {
+        if self.events.try_send(event).is_err() {
+            tracing::debug!("event queue full; event dropped");
+        }
+    }
+
+    fn forward_events(&mut self) {
+        while let Some(event) = self.node.poll_event() {
+            let event = match event {
+                Event::HandshakeCompleted { public_key } => {
+                    TunnelEvent::HandshakeCompleted { public_key }
+                }
+                Event::EndpointChanged {
+                    public_key,
+                    endpoint,
+                } => TunnelEvent::EndpointChanged {
+                    public_key,
+                    endpoint,
+                },
+            };
+            self.emit(event);
+        }
+    }
+
+    /// Sends the GSO queue and writes decrypted packets, waiting as needed;
+    /// then lets the node release packets it held for lack of room.
+    async fn deliver_pending(&mut self) {
+        loop {
+            self.flush_udp().await;
+            self.flush_tun().await;
+            if !self.node.has_pending() {
+                return;
+            }
+            self.node.drain_pending(Instant::now(), &mut self.gso);
+            if self.gso.is_empty() {
+                return;
+            }
+        }
+    }
+
+    async fn flush_udp(&mut self) {
+        flush_udp(&self.udp, &mut self.gso, &mut self.counters.flush).await;
+    }
+
+    async fn flush_tun(&mut self) {
+        flush_tun(&self.tun_writer, &mut self.tun_out, &mut self.counters).await;
+    }
+
+    async fn handle_tun_batch(&mut self, mut batch: PacketBatch) {
+        self.counters.tun_read_batches += 1;
+        self.counters.ip_packets_in += batch.len() as u64;
+        let now = Instant::now();
+        let need = self.node.max_datagram();
+        for packet in batch.iter() {
+            if self.gso.room() < need {
+                self.flush_udp().await;
+            }
+            self.node.handle_tun_packet(packet, now, &mut self.gso);
+        }
+        batch.clear();
+        // The reader is waiting for it or will be; if it is gone, so is the batch.
+        let _ = self.pool.try_send(batch);
+        self.flush_udp().await;
+    }
+
+    async fn receive(&mut self) {
+        for _ in 0..MAX_RECV_CALLS_PER_WAKEUP {
+            let n = {
+                let mut it = self.recv_bufs.iter_mut();
+                let mut slices: [IoSliceMut<'_>; RECV_BUFFERS] = std::array::from_fn(|_| {
+                    IoSliceMut::new(it.next().expect("RECV_BUFFERS buffers"))
+                });
+                match self.udp.try_recv(&mut slices, &mut self.recv_meta) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                    Err(e) => {
+                        // E.g. ICMP-triggered errors on a connected path; the socket stays usable.
+                        tracing::debug!(error = %e, "UDP receive failed");
+                        return;
+                    }
+                }
+            };
+            let now = Instant::now();
+            let need_net = self.node.max_datagram();
+            for i in 0..n {
+                let meta = self.recv_meta[i];
+                let stride = meta.stride.max(1);
+                if meta.len > stride {
+                    self.counters.gro_batches += 1;
+                }
+                let buf = &self.recv_bufs[i][..meta.len];
+                for datagram in buf.chunks(stride) {
+                    self.counters.udp_datagrams_received += 1;
+                    if self.tun_out.room() < datagram.len().max(HANDSHAKE_INIT_LEN) {
+                        flush_tun(&self.tun_writer, &mut self.tun_out, &mut self.counters).await;
+                    }
+                    if self.gso.room() < need_net {
+                        flush_udp(&self.udp, &mut self.gso, &mut self.counters.flush).await;
+                    }
+                    self.node.handle_datagram(
+                        meta.addr,
+                        datagram,
+                        now,
+                        &mut self.gso,
+                        &mut self.tun_out,
+                    );
+                }
+            }
+            self.flush_tun().await;
+            self.flush_udp().await;
+        }
+    }
+
+    fn handle_command(&mut self, command: Command) -> Result<(), RuntimeError> {
+        match command {
+            Command::Stop => {}
+            Command::UpdateConfig(config, reply) => {
+                let result = self
+                    .node
+                    .update_config(config, Instant::now())
+                    .map_err(RuntimeError::from);
+                let _ = reply.send(result);
+            }
+            Command::NetworkChanged(reply) => {
+                let result = self.rebind();
+                let failed = result.is_err();
+                let _ = reply.send(result);
+                if failed {
+                    // Without a protected socket, sending could loop into the tunnel.
+                    return Err(RuntimeError::ProtectFailed);
+                }
+            }
+            Command::Stats(reply) => {
+                let _ = reply.send(self.stats());
+            }
+        }
+        Ok(())
+    }
+
+    /// A new socket on the same port, protected again, then fresh handshakes.
+    fn rebind(&mut self) -> Result<(), RuntimeError> {
+        let port = self.udp.local_port();
+        self.gso.clear();
+        let protect = &self.protect;
+        // Close the old socket first so the port is free again.
+        let placeholder = UdpIo::bind(0, &|_| true).map_err(|source| RuntimeError::Io {
+            context: "binding a UDP socket",
+            source,
+        })?;
+        drop(std::mem::replace(&mut self.udp, placeholder));
+        let udp = match UdpIo::bind(port, &|fd| protect(fd)) {
+            Ok(udp) => udp,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                UdpIo::bind(0, &|fd| protect(fd)).map_err(map_bind_error)?
+            }
+            Err(e) => return Err(map_bind_error(e)),
+        };
+        self.udp = udp;
+        self.node.reconnect(Instant::now(), &mut self.gso);
+        tracing::info!(port = self.udp.local_port(), "UDP socket rebound");
+        Ok(())
+    }
+
+    fn stats(&self) -> TunnelStats {
+        let mut drops = self.node.drops().clone();
+        drops.tun_write += self.counters.tun_write_drops;
+        drops.udp_send += self.counters.flush.datagrams_dropped;
+        TunnelStats {
+            ip_packets_in: self.counters.ip_packets_in,
+            ip_packets_out: self.counters.ip_packets_out,
+            udp_datagrams_sent: self.counters.flush.datagrams_sent,
+            udp_send_syscalls: self.counters.flush.send_syscalls,
+            udp_datagrams_received: self.counters.udp_datagrams_received,
+            gro_batches: self.counters.gro_batches,
+            tun_read_batches: self.counters.tun_read_batches,
+            drops,
+            peers: self.node.peer_stats(Instant::now(), SystemTime::now()),
+        }
+    }
+}
+
+/// Sends the whole GSO queue, waiting for socket room as needed.
+async fn flush_udp(udp: &UdpIo, gso: &mut GsoQueue, stats: &mut FlushStats) {
+    while !gso.is_empty() {
+        match gso.flush(udp.max_gso_segments(), stats, |t| udp.try_send(t)) {
+            Ok(()) => return,
+            Err(_would_block) => {
+                if udp.writable().await.is_err() {
+                    gso.clear();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Writes every gathered packet to the TUN.
+async fn flush_tun(writer: &TunWriter, out: &mut PacketBatch, counters: &mut IoCounters) {
+    if !out.is_empty() {
+        writer
+            .write_all(
+                out,
+                &mut counters.ip_packets_out,
+                &mut counters.tun_write_drops,
+            )
+            .await;
+    }
+}
+
+pub(super) fn map_bind_error(source: std::io::Error) -> RuntimeError {
+    if crate::io::udp::is_protect_refusal(&source) {
+        RuntimeError::ProtectFailed
+    } else {
+        RuntimeError::Io {
+            context: "binding the UDP socket",
+            source,
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Shared helpers for the in-process tests: two tunnels over loopback UDP with
+//! socketpairs standing in for the TUN fds, and IP packet builders.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use ferrotun::config::{Endpoint, PeerConfig, PrivateKey, TunnelConfig};
+use ferrotun::runtime::{Tunnel, TunnelEvent, TunnelOptions, TunnelStats};
+
+pub const A_V4: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+pub const B_V4: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+pub const A_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, 1);
+pub const B_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, 2);
+pub const MTU: usize = 1420;
+
+/// One tunnel plus the app's end of its socketpair "TUN".
+pub struct Side {
+    pub tunnel: Tunnel,
+    pub app: UnixDatagram,
+    pub key: PrivateKey,
+}
+
+pub struct Pair {
+    pub a: Side,
+    pub b: Side,
+}
+
+fn socketpair() -> (OwnedFd, UnixDatagram) {
+    let (tunnel_end, app_end) = UnixDatagram::pair().expect("socketpair");
+    app_end
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    app_end
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    (OwnedFd::from(tunnel_end), app_end)
+}
+
+pub fn net(s: &str) -> ipnet::IpNet {
+    s.parse().unwrap()
+}
+
+impl Pair {
+    /// A initiates (it has B's endpoint); B waits to be contacted.
+    pub fn start() -> Pair {
+        let key_a = PrivateKey::generate();
+        let key_b = PrivateKey::generate();
+        let config_b = TunnelConfig {
+            private_key: key_b,
+            listen_port: None,
+            mtu: Some(MTU as u16),
+            addresses: vec![net("10.99.0.2/24")],
+            dns: vec![],
+            dns_search: vec![],
+            peers: vec![PeerConfig {
+                public_key: key_a.public_key(),
+                preshared_key: None,
+                endpoint: None,
+                allowed_ips: vec![net("10.99.0.1/32"), net("fd00:99::1/128")],
+                persistent_keepalive: None,
+            }],
+        };
+        let (fd_b, app_b) = socketpair();
+        let tunnel_b = Tunnel::start(config_b, fd_b, TunnelOptions::default()).expect("start B");
+        let port_b = tunnel_b.listen_port();
+
+        let config_a = TunnelConfig {
+            private_key: key_a,
+            listen_port: None,
+            mtu: Some(MTU as u16),
+            addresses: vec![net("10.99.0.1/24")],
+            dns: vec![],
+            dns_search: vec![],
+            peers: vec![PeerConfig {
+                public_key: key_b.public_key(),
+                preshared_key: None,
+                endpoint: Some(Endpoint::Addr(SocketAddr::from(([127, 0, 0, 1], port_b)))),
+                allowed_ips: vec![net("10.99.0.2/32"), net("fd00:99::2/128")],
+                persistent_keepalive: None,
+            }],
+        };
+        let (fd_a, app_a) = socketpair();
+        let tunnel_a = Tunnel::start(config_a, fd_a, TunnelOptions::default()).expect("start A");
+        Pair {
+            a: Side {
+                tunnel: tunnel_a,
+                app: app_a,
+                key: key_a,
+            },
+            b: Side {
+                tunnel: tunnel_b,
+                app: app_b,
+                key: key_b,
+            },
+        }
+    }
+}
+
+/// Internet checksum over `data`.
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for chunk in data.chunks(2) {
+        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An IPv4/UDP packet of exactly `total_len` bytes whose payload starts with `seq`.
+pub fn ipv4_packet(src: Ipv4Addr, dst: Ipv4Addr, seq: u32, total_len: usize) -> Vec<u8> {
+    assert!(total_len >= 32);
+    let mut p = vec![0u8; total_len];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total_len as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    let c = checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..22].copy_from_slice(&4000u16.to_be_bytes());
+    p[22..24].copy_from_slice(&5000u16.to_be_bytes());
+    p[24..26].copy_from_slice(&((total_len - 20) as u16).to_be_bytes());
+    p[28..32].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in p[32..].iter_mut().enumerate() {
+        *b = (seq as usize + i) as u8;
+    }
+    p
+}
+
+/// An IPv6/UDP packet of exactly `total_len` bytes whose payload starts with `seq`.
+pub fn ipv6_packet(src: Ipv6Addr, dst: Ipv6Addr, seq: u32, total_len: usize) -> Vec<u8> {
+    assert!(total_len >= 52);
+    let mut p = vec![0u8; total_len];
+    p[0] = 0x60;
+    p[4..6].copy_from_slice(&((total_len - 40) as u16).to_be_bytes());
+    p[6] = 17;
+    p[7] = 64;
+    p[8..24].copy_from_slice(&src.octets());
+    p[24..40].copy_from_slice(&dst.octets());
+    p[40..42].copy_from_slice(&4000u16.to_be_bytes());
+    p[42..44].copy_from_slice(&5000u16.to_be_bytes());
+    p[44..46].copy_from_slice(&((total_len - 40) as u16).to_be_bytes());
+    p[48..52].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in p[52..].iter_mut().enumerate() {
+        *b = (seq as usize + i) as u8;
+    }
+    p
+}
+
+pub fn packet_for(seq: u32, len: usize, v6: bool, forward: bool) -> Vec<u8> {
+    match (v6, forward) {
+        (false, true) => ipv4_packet(A_V4, B_V4, seq, len),
+        (false, false) => ipv4_packet(B_V4, A_V4, seq, len),
+        (true, true) => ipv6_packet(A_V6, B_V6, seq, len),
+        (true, false) => ipv6_packet(B_V6, A_V6, seq, len),
+    }
+}
+
+/// Sends `packets` into `from` and checks each arrives at `to`, intact and in
+/// order, keeping at most `window` in flight so loopback UDP buffers never overflow.
+pub fn transfer(from: &UnixDatagram, to: &UnixDatagram, packets: &[Vec<u8>], window: usize) {
+    let mut buf = vec![0u8; 65536];
+    let mut received = 0;
+    let mut sent = 0;
+    while received < packets.len() {
+        while sent < packets.len() && sent - received < window {
+            from.send(&packets[sent]).expect("write into the TUN side");
+            sent += 1;
+        }
+        let n = to.recv(&mut buf).unwrap_or_else(|e| {
+            panic!("packet {received} of {} did not arrive: {e}", packets.len())
+        });
+        assert_eq!(
+            &buf[..n],
+            &packets[received][..],
+            "packet {received} arrived altered or out of order"
+        );
+        received += 1;
+    }
+}
+
+/// Waits (bounded) until `stats` satisfies `pred`.
+pub fn wait_for_stats(
+    tunnel: &Tunnel,
+    what: &str,
+    pred: impl Fn(&TunnelStats) -> bool,
+) -> TunnelStats {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = tunnel.stats().expect("stats");
+        if pred(&stats) {
+            return stats;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {stats:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Collects events until `pred` matches one (bounded in time).
+pub fn wait_for_event(tunnel: &Tunnel, pred: impl Fn(&TunnelEvent) -> bool) -> TunnelEvent {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match tunnel.next_event().await {
+                    Some(e) if pred(&e) => return e,
+                    Some(_) => continue,
+                    None => panic!("tunnel stopped before the event"),
+                }
+            }
+        })
+        .await
+        .expect("event within 5 s")
+    })
+}
+
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
