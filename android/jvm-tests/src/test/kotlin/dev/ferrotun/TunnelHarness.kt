@@ -41,21 +41,19 @@ class TunnelPair(
         protectorB,
     )
 
-    val a: Tunnel = Tunnel.start(
-        TunnelConfig(
-            privateKey = keyA,
-            addresses = listOf("10.99.0.1/32"),
-            peers = listOf(
-                PeerConfig(
-                    publicKey = publicB,
-                    endpoint = "127.0.0.1:${b.listenPort()}",
-                    allowedIps = listOf("10.99.0.2/32"),
-                ),
+    val configA = TunnelConfig(
+        privateKey = keyA,
+        addresses = listOf("10.99.0.1/32"),
+        peers = listOf(
+            PeerConfig(
+                publicKey = publicB,
+                endpoint = "127.0.0.1:${b.listenPort()}",
+                allowedIps = listOf("10.99.0.2/32"),
             ),
         ),
-        tunA.tunFd,
-        protectorA,
     )
+
+    val a: Tunnel = Tunnel.start(configA, tunA.tunFd, protectorA)
 
     /** An IPv4/UDP packet from A's inner address to B's. */
     fun aToB(i: Int, tag: String = "ping"): ByteArray =

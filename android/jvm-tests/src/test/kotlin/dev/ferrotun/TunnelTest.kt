@@ -82,7 +82,6 @@ class TunnelTest {
             val call = need(pair.protectorA.calls.firstOrNull(), "start returned without protecting the socket")
             assertEquals(LibC.SOCK_DGRAM, call.socketType, "protect got fd ${call.fd}, not a datagram socket")
             assertEquals(pair.a.listenPort().toInt(), boundPort(call.fd), "protect got a different socket")
-            assertEquals(0uL, pair.a.stats().udpDatagramsSent, "traffic before the first packet")
             pair.warmUp()
         }
     }
@@ -144,6 +143,28 @@ class TunnelTest {
             for (i in 0 until 100) {
                 assertArrayEquals(pair.aToB(i, "batch"), pair.tunB.receive(5_000), "packet $i after networkChanged")
             }
+        }
+    }
+
+    @Test
+    fun `updateConfig adds a peer while the existing session keeps carrying traffic`() {
+        TunnelPair().use { pair ->
+            pair.warmUp()
+            val handshakeBefore = need(pair.a.stats().peers.single().lastHandshake, "no handshake")
+            val extra = PeerConfig(publicKey = publicKey(generatePrivateKey()), allowedIps = listOf("10.99.9.0/24"))
+            pair.a.updateConfig(pair.configA.copy(peers = pair.configA.peers + extra))
+
+            val peers = pair.a.stats().peers
+            assertEquals(listOf(pair.publicB, extra.publicKey), peers.map { it.publicKey })
+            for (i in 0 until 20) assertTrue(pair.tunA.send(pair.aToB(i, "upd")))
+            for (i in 0 until 20) assertArrayEquals(pair.aToB(i, "upd"), pair.tunB.receive(5_000), "packet $i after updateConfig")
+            // lastHandshake is derived from "time since handshake", so it wobbles by microseconds between calls.
+            val handshakeAfter = need(pair.a.stats().peers.first().lastHandshake, "handshake time lost")
+            val moved = java.time.Duration.between(handshakeBefore, handshakeAfter).abs()
+            assertTrue(moved < java.time.Duration.ofMillis(500), "the unchanged peer re-handshook ($moved later)")
+
+            val bad = pair.configA.copy(peers = listOf(extra.copy(allowedIps = listOf("10.99.9.0/99"))))
+            assertThrows<FerrotunException.InvalidField> { pair.a.updateConfig(bad) }
         }
     }
 
