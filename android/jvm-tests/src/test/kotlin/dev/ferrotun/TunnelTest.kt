@@ -147,6 +147,23 @@ class TunnelTest {
     }
 
     @Test
+    fun `a protector that fails on rebind makes networkChanged throw and stops the tunnel`() = runBlocking {
+        val refuse = AtomicBoolean(false)
+        TunnelPair(protectorA = RecordingProtector { !refuse.get() }).use { pair ->
+            pair.warmUp()
+            refuse.set(true)
+            val e = assertThrows<FerrotunException.ProtectFailed> { pair.a.networkChanged() }
+            assertTrue("returned false" in e.reason, e.reason)
+            val events = mutableListOf<TunnelEvent>()
+            withTimeout(10_000) {
+                while (true) events.add(pair.a.nextEvent() ?: break)
+            }
+            val stopped = events.filterIsInstance<TunnelEvent.Stopped>().single()
+            assertTrue(stopped.error != null, "Stopped must say why: $events")
+        }
+    }
+
+    @Test
     fun `updateConfig adds a peer while the existing session keeps carrying traffic`() {
         TunnelPair().use { pair ->
             pair.warmUp()
