@@ -628,3 +628,6 @@ impl Node {
         &self.config
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,2 +1,0 @@
-//! Linux CLI (being written).
-fn main() {}

@@ -1,0 +1,438 @@
+//! Two nodes joined by an in-memory link: handshake, data, roaming, timers,
+//! reconfiguration. Time is real (boringtun reads its own clock) but every
+//! scenario runs in milliseconds; deadlines are asserted exactly.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::timers::{REKEY_TIMEOUT, TIMER_SLACK};
+use super::*;
+use crate::config::{Endpoint, PeerConfig, PrivateKey, TunnelConfig};
+
+#[derive(Default)]
+struct Net {
+    buf: Vec<u8>,
+    sent: Vec<(SocketAddr, Vec<u8>)>,
+}
+
+impl DatagramSink for Net {
+    fn tail(&mut self) -> &mut [u8] {
+        self.buf.resize(65_536, 0);
+        &mut self.buf
+    }
+    fn commit(&mut self, destination: SocketAddr, len: usize) {
+        self.sent.push((destination, self.buf[..len].to_vec()));
+    }
+}
+
+#[derive(Default)]
+struct Tun {
+    buf: Vec<u8>,
+    written: Vec<Vec<u8>>,
+}
+
+impl PacketSink for Tun {
+    fn tail(&mut self) -> &mut [u8] {
+        self.buf.resize(65_536, 0);
+        &mut self.buf
+    }
+    fn commit(&mut self, len: usize) {
+        self.written.push(self.buf[..len].to_vec());
+    }
+}
+
+const A_ADDR: &str = "192.0.2.1:51820";
+const B_ADDR: &str = "192.0.2.2:51820";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn peer(
+    key: &PrivateKey,
+    allowed: &[&str],
+    endpoint: Option<&str>,
+    keepalive: Option<u16>,
+) -> PeerConfig {
+    PeerConfig {
+        public_key: key.public_key(),
+        preshared_key: None,
+        endpoint: endpoint.map(|e| Endpoint::Addr(addr(e))),
+        allowed_ips: allowed.iter().map(|a| a.parse().unwrap()).collect(),
+        persistent_keepalive: keepalive,
+    }
+}
+
+fn config(key: PrivateKey, peers: Vec<PeerConfig>) -> TunnelConfig {
+    TunnelConfig {
+        private_key: key,
+        listen_port: None,
+        mtu: None,
+        addresses: vec![],
+        dns: vec![],
+        dns_search: vec![],
+        peers,
+    }
+}
+
+fn options() -> NodeOptions {
+    NodeOptions {
+        seed: 7,
+        max_packet: 1420,
+    }
+}
+
+/// An IPv4 packet from `src` to `dst` with a 20-byte payload.
+fn ip_packet(src: [u8; 4], dst: [u8; 4], tag: u8) -> Vec<u8> {
+    let mut p = vec![tag; 40];
+    p[0] = 0x45;
+    p[1] = 0;
+    p[2..4].copy_from_slice(&40u16.to_be_bytes());
+    p[12..16].copy_from_slice(&src);
+    p[16..20].copy_from_slice(&dst);
+    p
+}
+
+struct Pair {
+    a: Node,
+    b: Node,
+    a_key: PrivateKey,
+    b_key: PrivateKey,
+}
+
+impl Pair {
+    /// A knows B's endpoint; B waits to be contacted.
+    fn new(now: Instant) -> Pair {
+        let (a_key, b_key) = (PrivateKey::generate(), PrivateKey::generate());
+        let a = Node::new(
+            config(
+                a_key,
+                vec![peer(&b_key, &["10.0.0.2/32"], Some(B_ADDR), None)],
+            ),
+            options(),
+            now,
+        )
+        .unwrap();
+        let b = Node::new(
+            config(b_key, vec![peer(&a_key, &["10.0.0.1/32"], None, None)]),
+            options(),
+            now,
+        )
+        .unwrap();
+        Pair { a, b, a_key, b_key }
+    }
+
+    /// Delivers every datagram each side sent to the other until both are quiet.
+    /// Returns the IP packets written to (A's TUN, B's TUN).
+    fn pump(
+        &mut self,
+        mut a_net: Net,
+        mut b_net: Net,
+        now: Instant,
+    ) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let (mut a_tun, mut b_tun) = (Tun::default(), Tun::default());
+        for _ in 0..10 {
+            if a_net.sent.is_empty() && b_net.sent.is_empty() {
+                break;
+            }
+            let (mut next_a, mut next_b) = (Net::default(), Net::default());
+            for (dst, d) in a_net.sent.drain(..) {
+                assert_eq!(dst, addr(B_ADDR));
+                self.b
+                    .handle_datagram(addr(A_ADDR), &d, now, &mut next_b, &mut b_tun);
+            }
+            for (dst, d) in b_net.sent.drain(..) {
+                assert_eq!(dst, addr(A_ADDR));
+                self.a
+                    .handle_datagram(addr(B_ADDR), &d, now, &mut next_a, &mut a_tun);
+            }
+            (a_net, b_net) = (next_a, next_b);
+        }
+        (a_tun.written, b_tun.written)
+    }
+
+    fn send_a_to_b(&mut self, tag: u8, now: Instant) -> Vec<Vec<u8>> {
+        let mut net = Net::default();
+        self.a
+            .handle_tun_packet(&ip_packet([10, 0, 0, 1], [10, 0, 0, 2], tag), now, &mut net);
+        self.pump(net, Net::default(), now).1
+    }
+}
+
+fn events(node: &mut Node) -> Vec<Event> {
+    std::iter::from_fn(|| node.poll_event()).collect()
+}
+
+#[test]
+fn first_packet_triggers_a_handshake_then_arrives() {
+    let now = Instant::now();
+    let mut p = Pair::new(now);
+    let mut net = Net::default();
+    let packet = ip_packet([10, 0, 0, 1], [10, 0, 0, 2], 1);
+    p.a.handle_tun_packet(&packet, now, &mut net);
+    assert_eq!(net.sent.len(), 1);
+    assert_eq!(net.sent[0].1[0], 1, "a handshake initiation goes out first");
+    assert_eq!(net.sent[0].1.len(), HANDSHAKE_INIT_LEN);
+
+    let (_, b_tun) = p.pump(net, Net::default(), now);
+    assert_eq!(
+        b_tun,
+        vec![packet],
+        "the queued packet follows the handshake"
+    );
+    assert_eq!(
+        events(&mut p.a),
+        vec![Event::HandshakeCompleted {
+            public_key: p.b_key.public_key()
+        }]
+    );
+    assert_eq!(
+        events(&mut p.b),
+        vec![
+            Event::EndpointChanged {
+                public_key: p.a_key.public_key(),
+                endpoint: addr(A_ADDR)
+            },
+            Event::HandshakeCompleted {
+                public_key: p.a_key.public_key()
+            },
+        ]
+    );
+    let stats = p.b.peer_stats(now, SystemTime::now());
+    assert_eq!(stats[0].rx_packets, 1);
+    assert_eq!(stats[0].endpoint, Some(addr(A_ADDR)));
+}
+
+#[test]
+fn data_flows_back_once_the_responder_knows_the_endpoint() {
+    let now = Instant::now();
+    let mut p = Pair::new(now);
+    p.send_a_to_b(1, now);
+    let mut net = Net::default();
+    let reply = ip_packet([10, 0, 0, 2], [10, 0, 0, 1], 9);
+    p.b.handle_tun_packet(&reply, now, &mut net);
+    assert_eq!(net.sent.len(), 1);
+    assert_eq!(net.sent[0].1[0], 4, "a data message, no new handshake");
+    let (a_tun, _) = p.pump(Net::default(), net, now);
+    assert_eq!(a_tun, vec![reply]);
+}
+
+#[test]
+fn a_peer_without_endpoint_drops_and_counts() {
+    let now = Instant::now();
+    let mut p = Pair::new(now);
+    let mut net = Net::default();
+    p.b.handle_tun_packet(&ip_packet([10, 0, 0, 2], [10, 0, 0, 1], 1), now, &mut net);
+    assert!(net.sent.is_empty());
+    assert_eq!(p.b.drops().no_endpoint, 1);
+}
+
+#[test]
+fn the_endpoint_follows_authenticated_packets() {
+    let now = Instant::now();
+    let mut p = Pair::new(now);
+    p.send_a_to_b(1, now);
+    events(&mut p.b);
+
+    let mut net = Net::default();
+    p.a.handle_tun_packet(&ip_packet([10, 0, 0, 1], [10, 0, 0, 2], 2), now, &mut net);
+    let roamed = addr("198.51.100.9:40000");
+    let mut tun = Tun::default();
+    p.b.handle_datagram(roamed, &net.sent[0].1, now, &mut Net::default(), &mut tun);
+    assert_eq!(tun.written.len(), 1);
+    assert_eq!(
+        events(&mut p.b),
+        vec![Event::EndpointChanged {
+            public_key: p.a_key.public_key(),
+            endpoint: roamed
+        }]
+    );
+
+    // A forged datagram from elsewhere does not move the endpoint.
+    let mut forged = net.sent[0].1.clone();
+    forged[20] ^= 1;
+    p.b.handle_datagram(
+        addr("203.0.113.1:1"),
+        &forged,
+        now,
+        &mut Net::default(),
+        &mut Tun::default(),
+    );
+    assert_eq!(
+        p.b.peer_stats(now, SystemTime::now())[0].endpoint,
+        Some(roamed)
+    );
+    assert_eq!(p.b.drops().invalid_datagram, 1);
+}
+
+#[test]
+fn a_handshake_from_an_unknown_key_is_dropped_and_counted() {
+    let now = Instant::now();
+    let mut p = Pair::new(now);
+    let stranger_key = PrivateKey::generate();
+    let mut stranger = Node::new(
+        config(
+            stranger_key,
+            vec![peer(&p.b_key, &["10.0.0.2/32"], Some(B_ADDR), None)],
+        ),
+        options(),
+        now,
+    )
+    .unwrap();
+    let mut net = Net::default();
+    stranger.handle_tun_packet(&ip_packet([10, 0, 0, 9], [10, 0, 0, 2], 1), now, &mut net);
+    let mut out = Net::default();
+    p.b.handle_datagram(
+        addr("192.0.2.9:1"),
+        &net.sent[0].1,
+        now,
+        &mut out,
+        &mut Tun::default(),
+    );
+    assert!(out.sent.is_empty(), "no response to a stranger");
+    assert_eq!(p.b.drops().unknown_peer, 1);
+}
+
+#[test]
+fn a_pending_handshake_is_retried_after_rekey_timeout() {
+    let t0 = Instant::now();
+    let mut p = Pair::new(t0);
+    assert_eq!(
+        p.a.poll_timeout(),
+        None,
+        "an idle node without keepalive never wakes"
+    );
+    let mut net = Net::default();
+    p.a.handle_tun_packet(&ip_packet([10, 0, 0, 1], [10, 0, 0, 2], 1), t0, &mut net);
+    assert_eq!(
+        p.a.poll_timeout(),
+        Some((t0 + REKEY_TIMEOUT + TIMER_SLACK, "handshake retransmit"))
+    );
+}
+
+#[test]
+fn an_established_idle_tunnel_wakes_rarely() {
+    let now = Instant::now();
+    let mut p = Pair::new(now);
+    p.send_a_to_b(1, now);
+    for node in [&p.a, &p.b] {
+        let (at, why) = node.poll_timeout().expect("session timers");
+        assert!(
+            at >= now + Duration::from_secs(1),
+            "woke after {:?} for {why}",
+            at - now
+        );
+    }
+}
+
+#[test]
+fn persistent_keepalive_connects_at_once() {
+    let now = Instant::now();
+    let (a_key, b_key) = (PrivateKey::generate(), PrivateKey::generate());
+    let mut a = Node::new(
+        config(
+            a_key,
+            vec![peer(&b_key, &["10.0.0.2/32"], Some(B_ADDR), Some(25))],
+        ),
+        options(),
+        now,
+    )
+    .unwrap();
+    assert_eq!(
+        a.poll_timeout(),
+        Some((now + TIMER_SLACK, "first keepalive"))
+    );
+    let mut net = Net::default();
+    a.handle_timeout(now + TIMER_SLACK, &mut net);
+    assert_eq!(net.sent.len(), 1);
+    assert_eq!(net.sent[0].1[0], 1, "handshake initiation");
+}
+
+#[test]
+fn updating_the_config_keeps_unchanged_peers_sessions() {
+    let now = Instant::now();
+    let mut p = Pair::new(now);
+    p.send_a_to_b(1, now);
+    let third = PrivateKey::generate();
+    let mut updated = config(
+        p.a_key,
+        vec![
+            peer(&third, &["10.0.0.3/32"], Some("192.0.2.3:1"), None),
+            peer(
+                &p.b_key,
+                &["10.0.0.2/32", "10.0.1.0/24"],
+                Some(B_ADDR),
+                None,
+            ),
+        ],
+    );
+    p.a.update_config(updated.clone(), now).unwrap();
+
+    let mut net = Net::default();
+    p.a.handle_tun_packet(&ip_packet([10, 0, 0, 1], [10, 0, 1, 5], 2), now, &mut net);
+    assert_eq!(net.sent.len(), 1);
+    assert_eq!(
+        net.sent[0].1[0], 4,
+        "the new route uses the existing session"
+    );
+
+    // Removing B drops its routes.
+    updated.peers.remove(1);
+    p.a.update_config(updated, now).unwrap();
+    p.a.handle_tun_packet(
+        &ip_packet([10, 0, 0, 1], [10, 0, 0, 2], 3),
+        now,
+        &mut Net::default(),
+    );
+    assert_eq!(p.a.drops().no_route, 1);
+}
+
+#[test]
+fn reconnect_starts_a_fresh_handshake() {
+    let now = Instant::now();
+    let mut p = Pair::new(now);
+    p.send_a_to_b(1, now);
+    let mut net = Net::default();
+    p.a.reconnect(now, &mut net);
+    assert_eq!(net.sent.len(), 1);
+    assert_eq!(net.sent[0].1[0], 1);
+    p.pump(net, Net::default(), now);
+    assert!(events(&mut p.a).contains(&Event::HandshakeCompleted {
+        public_key: p.b_key.public_key()
+    }));
+}
+
+#[test]
+fn garbage_never_panics_and_is_counted() {
+    let now = Instant::now();
+    let mut p = Pair::new(now);
+    let mut seed = 0x1234_5678_u64;
+    let mut total = 0;
+    for len in 0..400usize {
+        let mut d = vec![0u8; len];
+        for b in &mut d {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            *b = seed as u8;
+        }
+        if let Some(first) = d.first_mut() {
+            *first = (len % 6) as u8; // hit every message type, and invalid ones
+        }
+        p.b.handle_datagram(
+            addr(A_ADDR),
+            &d,
+            now,
+            &mut Net::default(),
+            &mut Tun::default(),
+        );
+        p.b.handle_tun_packet(&d, now, &mut Net::default());
+        total += 1;
+    }
+    let drops = p.b.drops();
+    assert_eq!(drops.invalid_datagram + drops.unknown_peer, total);
+    assert_eq!(
+        drops.malformed_ip + drops.no_route + drops.no_endpoint,
+        total
+    );
+}

@@ -1,0 +1,190 @@
+//! Tunnel lifecycle through the runtime API: the protect hook, network
+//! changes under traffic, live reconfiguration, and resource hygiene.
+
+mod common;
+
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use ferrotun::config::{PeerConfig, PrivateKey, TunnelConfig};
+use ferrotun::runtime::{RuntimeError, SocketProtector, Tunnel, TunnelEvent, TunnelOptions};
+
+struct Recorder(Mutex<Vec<(RawFd, u16)>>);
+
+impl SocketProtector for Recorder {
+    #[allow(unsafe_code)] // viewing the fd the tunnel lends us, as an app's protect() does
+    fn protect(&self, fd: RawFd) -> bool {
+        // SAFETY: the tunnel keeps the socket open for the whole call.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        // The fd must be a live, bound UDP socket when we are called.
+        let socket = socket2::SockRef::from(&borrowed);
+        assert_eq!(socket.r#type().unwrap(), socket2::Type::DGRAM);
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        self.0.lock().unwrap().push((fd, port));
+        true
+    }
+}
+
+struct Refuser;
+impl SocketProtector for Refuser {
+    fn protect(&self, _fd: RawFd) -> bool {
+        false
+    }
+}
+
+fn minimal_config() -> TunnelConfig {
+    TunnelConfig {
+        private_key: PrivateKey::generate(),
+        listen_port: None,
+        mtu: None,
+        addresses: vec![],
+        dns: vec![],
+        dns_search: vec![],
+        peers: vec![],
+    }
+}
+
+fn tun() -> (OwnedFd, UnixDatagram) {
+    let (a, b) = UnixDatagram::pair().unwrap();
+    (OwnedFd::from(a), b)
+}
+
+#[test]
+fn the_protector_sees_the_bound_udp_socket_before_any_send() {
+    let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
+    let (fd, _app) = tun();
+    let tunnel = Tunnel::start(
+        minimal_config(),
+        fd,
+        TunnelOptions {
+            protector: Some(recorder.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let calls = recorder.0.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        calls[0].1,
+        tunnel.listen_port(),
+        "protect got the tunnel's own socket"
+    );
+
+    tunnel.network_changed().unwrap();
+    let calls = recorder.0.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "protected again after the rebind");
+    assert_eq!(
+        calls[1].1,
+        tunnel.listen_port(),
+        "the rebind keeps the port"
+    );
+}
+
+#[test]
+fn a_refusing_protector_fails_start_with_protect_failed() {
+    let (fd, _app) = tun();
+    let err = Tunnel::start(
+        minimal_config(),
+        fd,
+        TunnelOptions {
+            protector: Some(Arc::new(Refuser)),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, RuntimeError::ProtectFailed), "{err}");
+}
+
+#[test]
+fn traffic_keeps_flowing_across_network_changes() {
+    let pair = Pair::start();
+    for round in 0..4u32 {
+        let packets: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| packet_for(round * 1000 + i, 900, i % 2 == 0, true))
+            .collect();
+        transfer(&pair.a.app, &pair.b.app, &packets, 32);
+        pair.a.tunnel.network_changed().unwrap();
+        let back: Vec<Vec<u8>> = (0..100u32)
+            .map(|i| packet_for(i, 300, false, false))
+            .collect();
+        transfer(&pair.b.app, &pair.a.app, &back, 32);
+    }
+    let stats = pair.a.tunnel.stats().unwrap();
+    assert_eq!(stats.ip_packets_in, 1200);
+    assert_eq!(stats.ip_packets_out, 400);
+}
+
+#[test]
+fn update_config_adds_routes_without_a_new_handshake() {
+    let pair = Pair::start();
+    transfer(
+        &pair.a.app,
+        &pair.b.app,
+        &[packet_for(0, 100, false, true)],
+        1,
+    );
+    let before = pair.a.tunnel.stats().unwrap();
+
+    // Both sides accept 10.99.5.0/24 through the existing peer.
+    let widen = |side: &Side, other: &Side, extra: &str| {
+        let old = side.tunnel.stats().unwrap();
+        let peer = &old.peers[0];
+        let mut allowed = vec![net(extra)];
+        allowed.push(if side.key == pair.a.key {
+            net("10.99.0.2/32")
+        } else {
+            net("10.99.0.1/32")
+        });
+        let config = TunnelConfig {
+            private_key: side.key,
+            listen_port: None,
+            mtu: Some(MTU as u16),
+            addresses: vec![],
+            dns: vec![],
+            dns_search: vec![],
+            peers: vec![PeerConfig {
+                public_key: other.key.public_key(),
+                preshared_key: None,
+                endpoint: peer.endpoint.map(ferrotun::config::Endpoint::Addr),
+                allowed_ips: allowed,
+                persistent_keepalive: None,
+            }],
+        };
+        side.tunnel.update_config(config).unwrap();
+    };
+    widen(&pair.a, &pair.b, "10.99.5.0/24");
+    widen(&pair.b, &pair.a, "10.99.6.0/24");
+
+    let packet = ipv4_packet(
+        "10.99.6.1".parse().unwrap(),
+        "10.99.5.9".parse().unwrap(),
+        5,
+        200,
+    );
+    transfer(&pair.a.app, &pair.b.app, &[packet], 1);
+    let bad = TunnelConfig {
+        mtu: Some(10),
+        ..minimal_config()
+    };
+    assert!(matches!(
+        pair.a.tunnel.update_config(bad),
+        Err(RuntimeError::Config(_))
+    ));
+
+    // The existing session carried the new route: still exactly one handshake.
+    pair.a.tunnel.stop();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let handshakes = rt.block_on(async {
+        let mut n = 0;
+        while let Some(e) = pair.a.tunnel.next_event().await {
+            n += usize::from(matches!(e, TunnelEvent::HandshakeCompleted { .. }));
+        }
+        n
+    });
+    assert_eq!(handshakes, 1);
+    assert!(before.peers[0].last_handshake.is_some());
+}

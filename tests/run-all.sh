@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs every test: Rust unit, in-process and (as root) network-namespace
+# end-to-end tests. This is the README's test command and what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== Rust tests"
+cargo test --all-targets
