@@ -457,7 +457,6 @@ impl<T> Future for CatchUnwind<'_, T> {
 mod tests {
     use super::*;
     use crate::runtime::SocketProtector as _;
-    use std::os::fd::AsRawFd as _;
 
     #[test]
     fn closed_and_negative_fds_are_refused() {
@@ -465,11 +464,9 @@ mod tests {
             own_fd(-1),
             Err(FerrotunError::InvalidFd { fd: -1, .. })
         ));
-        let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
-        let raw = a.as_raw_fd();
-        drop(a);
-        assert!(matches!(own_fd(raw), Err(FerrotunError::InvalidFd { .. })));
-        drop(b);
+        // Far above any fd limit, so no test running in parallel can have it open.
+        let closed = i32::MAX - 1;
+        assert!(matches!(own_fd(closed), Err(FerrotunError::InvalidFd { fd, .. }) if fd == closed));
     }
 
     #[test]
@@ -495,6 +492,80 @@ mod tests {
                 reason: "no VPN permission".into(),
             })
         }
+    }
+
+    fn config() -> TunnelConfig {
+        use crate::config::PrivateKey;
+        TunnelConfig {
+            private_key: PrivateKey::generate().to_base64(),
+            listen_port: None,
+            mtu: None,
+            addresses: vec!["10.98.0.1/32".into()],
+            dns: vec![],
+            dns_search: vec![],
+            peers: vec![super::super::PeerConfig {
+                public_key: PrivateKey::generate().public_key().to_base64(),
+                preshared_key: None,
+                endpoint: None,
+                allowed_ips: vec!["10.98.0.2/32".into()],
+                persistent_keepalive: None,
+            }],
+        }
+    }
+
+    /// A socketpair: the raw fd to give away, and the end the test keeps.
+    fn fake_tun() -> (i32, std::os::unix::net::UnixDatagram) {
+        use std::os::fd::IntoRawFd as _;
+        let (tun, app) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        (tun.into_raw_fd(), app)
+    }
+
+    #[test]
+    fn start_refused_by_the_protector_fails_and_closes_the_fd() {
+        let (fd, app) = fake_tun();
+        let err = Tunnel::start(config(), fd, Some(Arc::new(Refuse)), None).unwrap_err();
+        assert!(
+            matches!(&err, FerrotunError::ProtectFailed { reason } if reason.contains("no VPN permission")),
+            "{err:?}"
+        );
+        assert!(app.send(&[0x45; 20]).is_err(), "the TUN fd is still open");
+    }
+
+    #[test]
+    fn start_with_a_bad_config_closes_the_fd() {
+        let (fd, app) = fake_tun();
+        let mut bad = config();
+        bad.addresses.push("10.0.0.300/32".into());
+        let err = Tunnel::start(bad, fd, None, None).unwrap_err();
+        assert!(
+            matches!(err, FerrotunError::InvalidField { ref field, .. } if field == "addresses[1]")
+        );
+        assert!(app.send(&[0x45; 20]).is_err(), "the TUN fd is still open");
+    }
+
+    #[test]
+    fn a_started_tunnel_stops_and_its_events_end() {
+        let (fd, _app) = fake_tun();
+        let tunnel = Tunnel::start(config(), fd, None, Some(TunFraming::Raw)).unwrap();
+        let port = tunnel.listen_port().unwrap();
+        assert_ne!(port, 0);
+        assert_eq!(tunnel.stats().unwrap().peers.len(), 1);
+        tunnel.stop().unwrap();
+        tunnel.stop().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut events = Vec::new();
+        while let Some(event) = rt.block_on(tunnel.next_event()).unwrap() {
+            events.push(event);
+        }
+        assert_eq!(
+            events.first(),
+            Some(&TunnelEvent::Started { listen_port: port })
+        );
+        assert_eq!(events.last(), Some(&TunnelEvent::Stopped { error: None }));
+        assert_eq!(rt.block_on(tunnel.next_event()).unwrap(), None);
+        assert!(matches!(tunnel.stats(), Err(FerrotunError::Stopped)));
     }
 
     #[test]
