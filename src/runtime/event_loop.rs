@@ -299,11 +299,18 @@ impl EventLoop {
             }
             Command::NetworkChanged(reply) => {
                 let result = self.rebind();
-                let failed = result.is_err();
+                // Without a protected socket, sending could loop into the tunnel: stop.
+                let fatal = match &result {
+                    Ok(()) => None,
+                    Err(RuntimeError::ProtectFailed) => Some(RuntimeError::ProtectFailed),
+                    Err(e) => Some(RuntimeError::Io {
+                        context: "rebinding the UDP socket",
+                        source: std::io::Error::other(e.to_string()),
+                    }),
+                };
                 let _ = reply.send(result);
-                if failed {
-                    // Without a protected socket, sending could loop into the tunnel.
-                    return Err(RuntimeError::ProtectFailed);
+                if let Some(error) = fatal {
+                    return Err(error);
                 }
             }
             Command::Stats(reply) => {
