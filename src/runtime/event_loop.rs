@@ -67,6 +67,8 @@ pub(super) struct EventLoop {
     recv_bufs: Vec<Box<[u8]>>,
     recv_meta: Vec<RecvMeta>,
     counters: IoCounters,
+    /// One moment on both clocks, so reported handshake times do not drift between calls.
+    clock_anchor: (Instant, SystemTime),
 }
 
 impl EventLoop {
@@ -102,6 +104,7 @@ impl EventLoop {
                 .collect(),
             recv_meta: vec![RecvMeta::default(); RECV_BUFFERS],
             counters: IoCounters::default(),
+            clock_anchor: (Instant::now(), SystemTime::now()),
         }
     }
 
@@ -357,7 +360,9 @@ impl EventLoop {
             gro_batches: self.counters.gro_batches,
             tun_read_batches: self.counters.tun_read_batches,
             drops,
-            peers: self.node.peer_stats(Instant::now(), SystemTime::now()),
+            peers: self
+                .node
+                .peer_stats(self.clock_anchor.0, self.clock_anchor.1),
         }
     }
 }
