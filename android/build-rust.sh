@@ -34,7 +34,7 @@ args=(build --lib)
 [[ $profile == release ]] && args+=(--release)
 
 cd "$root"
-# No extra features: the test-support exports must never ship.
+# Default features only: exactly the surface the bindings describe.
 cargo ndk \
     -t arm64-v8a -t armeabi-v7a -t x86_64 -t x86 \
     --platform "$platform" \

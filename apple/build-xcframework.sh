@@ -22,7 +22,7 @@ export MACOSX_DEPLOYMENT_TARGET=12.0
 targets=(aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios aarch64-apple-darwin x86_64-apple-darwin)
 cd "$root"
 for t in "${targets[@]}"; do
-    # No extra features: the test-support exports must never ship.
+    # Default features only: exactly the surface the bindings describe.
     cargo build --lib --release --target "$t"
 done
 

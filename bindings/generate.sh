@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates bindings/kotlin and bindings/swift from the built library.
 #
-# The library is built WITHOUT the `test-support` feature, so the generated
-# (and committed) bindings are exactly the release surface. Formatting is
+# The library is built with default features, so the generated (and
+# committed) bindings are exactly the release surface. Formatting is
 # off (--no-format) so the output does not depend on whether ktlint or
 # swiftformat happen to be installed: CI compares it byte for byte.
 #

@@ -3,7 +3,7 @@
 # through the committed bindings (bindings/kotlin).
 #
 # The tests create their socketpairs through JNA's libc, so the library is the
-# plain build (no `test-support` feature): the same surface an app gets.
+# plain build: the same surface an app gets.
 # Honours CARGO_TARGET_DIR; extra arguments go to Maven (e.g. -Dtest=KeysTest).
 set -euo pipefail
 
