@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
 
 /**
- * The usage example from android/README.md, kept compiling and running here.
+ * The usage example from android/README.md and the top-level README.md, kept compiling and running here.
  * If you change one, change the other.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
@@ -88,8 +88,10 @@ class ReadmeExampleTest {
         // ---- end of the README example ----
 
         setLogLevel(LogLevel.WARN)
-        assertTrue(readmeCode().size > 30, "README example not found")
-        assertEquals(readmeCode(), ownCode(), "android/README.md's example and this test differ")
+        for (readme in listOf("../README.md", "../../README.md")) {
+            assertTrue(readmeCode(readme).size > 30, "$readme: Kotlin example not found")
+            assertEquals(readmeCode(readme), ownCode(), "$readme's Kotlin example and this test differ")
+        }
         fakeTun.close()
         assertEquals(44, myPublicKey.length)
         assertEquals(1, stats.peers.size)
@@ -99,9 +101,9 @@ class ReadmeExampleTest {
         assertEquals("stopped: on request", logLines.last())
     }
 
-    /** Code lines of the README's Kotlin block from `val privateKey` to `tunnel.close()`, comments and blanks dropped. */
-    private fun readmeCode(): List<String> {
-        val text = File("../README.md").readText()
+    /** Code lines of a README's first Kotlin block from `val privateKey` on, comments and blanks dropped. */
+    private fun readmeCode(path: String): List<String> {
+        val text = File(path).readText()
         val block = text.substringAfter("```kotlin\n").substringBefore("```")
         return normalize(block.lines().dropWhile { !it.startsWith("val privateKey") })
     }
