@@ -6,3 +6,6 @@ cd "$(dirname "$0")/.."
 
 echo "== Rust tests"
 cargo test --all-targets
+
+echo "== mobile: bindings freshness, Kotlin tests on the JVM, Android helper compile check"
+bash .ci/mobile.sh

@@ -601,9 +601,10 @@ impl Node {
         &mut self.drops
     }
 
-    /// Per-peer counters in config order; `wall_now` and `now` are the same
-    /// moment on the wall clock and the caller's clock.
-    pub fn peer_stats(&self, now: Instant, wall_now: SystemTime) -> Vec<PeerStats> {
+    /// Per-peer counters in config order. `anchor` and `wall_anchor` are one
+    /// moment on the caller's clock and on the wall clock; handshake times are
+    /// converted through them, so repeated calls report identical times.
+    pub fn peer_stats(&self, anchor: Instant, wall_anchor: SystemTime) -> Vec<PeerStats> {
         self.order
             .iter()
             .map(|id| {
@@ -615,9 +616,13 @@ impl Node {
                     rx_bytes: p.counters.rx_bytes,
                     tx_packets: p.counters.tx_packets,
                     rx_packets: p.counters.rx_packets,
-                    last_handshake: p
-                        .last_handshake
-                        .map(|at| wall_now - now.saturating_duration_since(at)),
+                    last_handshake: p.last_handshake.map(|at| {
+                        if at >= anchor {
+                            wall_anchor + (at - anchor)
+                        } else {
+                            wall_anchor - (anchor - at)
+                        }
+                    }),
                 }
             })
             .collect()

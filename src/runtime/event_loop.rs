@@ -67,6 +67,8 @@ pub(super) struct EventLoop {
     recv_bufs: Vec<Box<[u8]>>,
     recv_meta: Vec<RecvMeta>,
     counters: IoCounters,
+    /// One moment on both clocks, so reported handshake times do not drift between calls.
+    clock_anchor: (Instant, SystemTime),
 }
 
 impl EventLoop {
@@ -102,6 +104,7 @@ impl EventLoop {
                 .collect(),
             recv_meta: vec![RecvMeta::default(); RECV_BUFFERS],
             counters: IoCounters::default(),
+            clock_anchor: (Instant::now(), SystemTime::now()),
         }
     }
 
@@ -299,11 +302,18 @@ impl EventLoop {
             }
             Command::NetworkChanged(reply) => {
                 let result = self.rebind();
-                let failed = result.is_err();
+                // Without a protected socket, sending could loop into the tunnel: stop.
+                let fatal = match &result {
+                    Ok(()) => None,
+                    Err(RuntimeError::ProtectFailed) => Some(RuntimeError::ProtectFailed),
+                    Err(e) => Some(RuntimeError::Io {
+                        context: "rebinding the UDP socket",
+                        source: std::io::Error::other(e.to_string()),
+                    }),
+                };
                 let _ = reply.send(result);
-                if failed {
-                    // Without a protected socket, sending could loop into the tunnel.
-                    return Err(RuntimeError::ProtectFailed);
+                if let Some(error) = fatal {
+                    return Err(error);
                 }
             }
             Command::Stats(reply) => {
@@ -350,7 +360,9 @@ impl EventLoop {
             gro_batches: self.counters.gro_batches,
             tun_read_batches: self.counters.tun_read_batches,
             drops,
-            peers: self.node.peer_stats(Instant::now(), SystemTime::now()),
+            peers: self
+                .node
+                .peer_stats(self.clock_anchor.0, self.clock_anchor.1),
         }
     }
 }

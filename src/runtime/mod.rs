@@ -268,9 +268,20 @@ impl Tunnel {
             final_event.clone(),
             protect,
         );
+        let panic_slot = final_event.clone();
         let loop_thread = std::thread::Builder::new()
             .name("ferrotun-loop".into())
-            .spawn(move || runtime.block_on(event_loop.run()))
+            .spawn(move || {
+                let run = std::panic::AssertUnwindSafe(|| runtime.block_on(event_loop.run()));
+                if std::panic::catch_unwind(run).is_err()
+                    && let Ok(mut slot) = panic_slot.lock()
+                {
+                    // A bug, never network input; still report it instead of vanishing.
+                    *slot = Some(TunnelEvent::Stopped {
+                        error: Some("internal error: the event loop panicked".into()),
+                    });
+                }
+            })
             .map_err(io_error("starting the event loop thread"))?;
 
         Ok(Tunnel {
