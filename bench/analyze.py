@@ -144,11 +144,13 @@ def chart(summ, path):
         ("Idle ping RTT (ms)", [r["rtt_ms"] or 0 for _, r in rows]),
     ]
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
-    for ax, (title, vals) in zip(axes.flat, panels):
+    for n, (ax, (title, vals)) in enumerate(zip(axes.flat, panels)):
         ax.bar(labels, vals, color=colors)
         ax.set_title(title, fontsize=10)
         for i, v in enumerate(vals):
-            ax.text(i, v, f"{v:.2f}" if v < 100 else f"{v:.0f}", ha="center", va="bottom", fontsize=8)
+            # Throughput labels go inside the bar, clear of the per-run dots.
+            y, va, c = (v / 2, "center", "white") if n == 0 else (v, "bottom", "black")
+            ax.text(i, y, f"{v:.2f}" if v < 100 else f"{v:.0f}", ha="center", va=va, fontsize=8, color=c)
         ax.tick_params(axis="x", labelsize=8)
     ax = axes.flat[0]
     for i, (_, r) in enumerate(rows):
