@@ -1,28 +1,10 @@
 //! Resource hygiene: starting and stopping many tunnels leaks nothing. Its
 //! own test binary, so no other test's fds or threads disturb the counts.
 
-use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixDatagram;
+mod common;
 
-use ferrotun::config::{PrivateKey, TunnelConfig};
+use common::{minimal_config, tun};
 use ferrotun::runtime::{Tunnel, TunnelOptions};
-
-fn minimal_config() -> TunnelConfig {
-    TunnelConfig {
-        private_key: PrivateKey::generate(),
-        listen_port: None,
-        mtu: None,
-        addresses: vec![],
-        dns: vec![],
-        dns_search: vec![],
-        peers: vec![],
-    }
-}
-
-fn tun() -> (OwnedFd, UnixDatagram) {
-    let (a, b) = UnixDatagram::pair().unwrap();
-    (OwnedFd::from(a), b)
-}
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()

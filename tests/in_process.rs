@@ -74,12 +74,7 @@ fn thousands_of_mixed_packets_arrive_intact_and_in_order_both_ways() {
 fn bulk_traffic_uses_gso_with_many_datagrams_per_send() {
     let pair = Pair::start();
     // Warm up: handshake.
-    transfer(
-        &pair.a.app,
-        &pair.b.app,
-        &[packet_for(0, 100, false, true)],
-        1,
-    );
+    pair.handshake();
     let before = pair.a.tunnel.stats().unwrap();
 
     let bulk: Vec<Vec<u8>> = (1..=4000u32)
@@ -112,12 +107,7 @@ fn bulk_traffic_uses_gso_with_many_datagrams_per_send() {
 #[test]
 fn bad_input_is_dropped_and_counted_and_traffic_still_flows() {
     let pair = Pair::start();
-    transfer(
-        &pair.a.app,
-        &pair.b.app,
-        &[packet_for(0, 100, false, true)],
-        1,
-    );
+    pair.handshake();
 
     // Garbage datagrams at B's UDP port: not WireGuard, truncated, forged data.
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -178,12 +168,7 @@ fn bad_input_is_dropped_and_counted_and_traffic_still_flows() {
 #[test]
 fn a_spoofed_inner_source_is_dropped() {
     let pair = Pair::start();
-    transfer(
-        &pair.a.app,
-        &pair.b.app,
-        &[packet_for(0, 100, false, true)],
-        1,
-    );
+    pair.handshake();
     // A sends a packet whose inner source is not in B's allowed IPs for A.
     let spoofed = ipv4_packet("10.99.0.77".parse().unwrap(), B_V4, 1, 100);
     pair.a.app.send(&spoofed).unwrap();
@@ -205,12 +190,7 @@ fn a_spoofed_inner_source_is_dropped() {
 #[test]
 fn stop_ends_the_tunnel_and_events_end_with_stopped() {
     let pair = Pair::start();
-    transfer(
-        &pair.a.app,
-        &pair.b.app,
-        &[packet_for(0, 100, false, true)],
-        1,
-    );
+    pair.handshake();
     pair.a.tunnel.stop();
     pair.a.tunnel.stop(); // idempotent
     assert!(pair.a.tunnel.stats().is_err());

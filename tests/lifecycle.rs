@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixDatagram;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use ferrotun::config::{PeerConfig, PrivateKey, TunnelConfig};
+use ferrotun::config::{PeerConfig, TunnelConfig};
 use ferrotun::runtime::{RuntimeError, SocketProtector, Tunnel, TunnelEvent, TunnelOptions};
 
 struct Recorder(Mutex<Vec<(RawFd, u16)>>);
@@ -32,23 +31,6 @@ impl SocketProtector for Refuser {
     fn protect(&self, _fd: RawFd) -> bool {
         false
     }
-}
-
-fn minimal_config() -> TunnelConfig {
-    TunnelConfig {
-        private_key: PrivateKey::generate(),
-        listen_port: None,
-        mtu: None,
-        addresses: vec![],
-        dns: vec![],
-        dns_search: vec![],
-        peers: vec![],
-    }
-}
-
-fn tun() -> (OwnedFd, UnixDatagram) {
-    let (a, b) = UnixDatagram::pair().unwrap();
-    (OwnedFd::from(a), b)
 }
 
 #[test]
@@ -119,12 +101,7 @@ fn traffic_keeps_flowing_across_network_changes() {
 #[test]
 fn update_config_adds_routes_without_a_new_handshake() {
     let pair = Pair::start();
-    transfer(
-        &pair.a.app,
-        &pair.b.app,
-        &[packet_for(0, 100, false, true)],
-        1,
-    );
+    pair.handshake();
     let before = pair.a.tunnel.stats().unwrap();
 
     // Both sides accept 10.99.5.0/24 through the existing peer.

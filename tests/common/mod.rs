@@ -44,6 +44,16 @@ pub fn net(s: &str) -> ipnet::IpNet {
 }
 
 impl Pair {
+    /// Sends one packet A to B, which makes A handshake with B first.
+    pub fn handshake(&self) {
+        transfer(
+            &self.a.app,
+            &self.b.app,
+            &[packet_for(0, 100, false, true)],
+            1,
+        );
+    }
+
     /// A initiates (it has B's endpoint); B waits to be contacted.
     pub fn start() -> Pair {
         let key_a = PrivateKey::generate();
@@ -229,4 +239,23 @@ pub fn wait_for_event(tunnel: &Tunnel, pred: impl Fn(&TunnelEvent) -> bool) -> T
 
 pub fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
+}
+
+/// A config with a fresh key and no peers.
+pub fn minimal_config() -> TunnelConfig {
+    TunnelConfig {
+        private_key: PrivateKey::generate(),
+        listen_port: None,
+        mtu: None,
+        addresses: vec![],
+        dns: vec![],
+        dns_search: vec![],
+        peers: vec![],
+    }
+}
+
+/// A socketpair standing in for a TUN: the tunnel's end and the app's end.
+pub fn tun() -> (OwnedFd, UnixDatagram) {
+    let (a, b) = UnixDatagram::pair().unwrap();
+    (OwnedFd::from(a), b)
 }
