@@ -151,8 +151,9 @@ impl EventLoop {
                 }
             };
 
+            // Unbiased: tokio picks among ready branches at random, so a saturated
+            // TUN cannot starve UDP receives (the ACKs of the same flows), nor the reverse.
             tokio::select! {
-                biased;
                 command = self.commands.recv() => match command {
                     None | Some(Command::Stop) => return Ok(()),
                     Some(command) => self.handle_command(command)?,
