@@ -234,7 +234,7 @@ impl Node {
             drops: DropStats::default(),
         };
         for peer in config.peers {
-            node.add_peer(peer, now);
+            node.add_peer(peer, &BTreeMap::new(), now);
         }
         node.config.peers = node
             .order
@@ -251,11 +251,13 @@ impl Node {
         (self.options.max_packet + DATA_OVERHEAD).max(HANDSHAKE_INIT_LEN)
     }
 
-    fn add_peer(&mut self, config: PeerConfig, now: Instant) -> u32 {
+    /// Adds a peer under a fresh index that neither a current peer nor one in
+    /// `reserved` (peers being carried over by a reconfiguration) uses.
+    fn add_peer(&mut self, config: PeerConfig, reserved: &BTreeMap<u32, Peer>, now: Instant) {
         let index = loop {
             let candidate = self.next_index;
             self.next_index = (self.next_index + 1) & INDEX_MASK;
-            if !self.peers.contains_key(&candidate) {
+            if !self.peers.contains_key(&candidate) && !reserved.contains_key(&candidate) {
                 break candidate;
             }
         };
@@ -264,7 +266,6 @@ impl Node {
         self.peers.insert(index, peer);
         self.by_key.insert(key, index);
         self.order.push(index);
-        index
     }
 
     fn rebuild_routes(&mut self) {
@@ -293,8 +294,6 @@ impl Node {
             self.drops = drops;
             return Ok(());
         }
-        let mut keep: BTreeMap<u32, Peer> = BTreeMap::new();
-        let mut order = Vec::new();
         let mut old = std::mem::take(&mut self.peers);
         self.by_key.clear();
         self.order.clear();
@@ -314,27 +313,14 @@ impl Node {
                         peer.endpoint = Some(addr);
                     }
                     peer.config = new.clone();
-                    keep.insert(id, peer);
-                    order.push(id);
+                    self.peers.insert(id, peer);
+                    self.by_key.insert(new.public_key, id);
+                    self.order.push(id);
                 }
-                _ => {
-                    // New peer, or one whose handshake parameters changed: start afresh.
-                    self.peers = std::mem::take(&mut keep);
-                    self.order = std::mem::take(&mut order);
-                    let id = self.add_peer(new.clone(), now);
-                    keep = std::mem::take(&mut self.peers);
-                    order = std::mem::take(&mut self.order);
-                    debug_assert_eq!(order.last(), Some(&id));
-                }
+                // New peer, or one whose handshake parameters changed: start afresh.
+                _ => self.add_peer(new.clone(), &old, now),
             }
         }
-        self.peers = keep;
-        self.order = order;
-        self.by_key = self
-            .peers
-            .iter()
-            .map(|(id, p)| (p.config.public_key, *id))
-            .collect();
         self.config = config;
         self.rebuild_routes();
         Ok(())
