@@ -7,7 +7,8 @@
 //!
 //! Sans-IO: [`config`] and [`node`] hold the logic and never touch a socket, a
 //! thread or the clock (boringtun's own timer clock is the one exception,
-//! documented on [`node`]). [`gso`] is the send queue, a pure data structure.
+//! documented on [`node`]). [`gso`] (the send queue) and [`batch`] (packet
+//! batches) are pure data structures.
 //! IO lives in [`io`] (TUN fd, UDP socket), [`runtime`] wires the pieces into
 //! threads and an event loop, [`platform`] holds OS specifics and [`ffi`] is
 //! the UniFFI surface for Kotlin and Swift.

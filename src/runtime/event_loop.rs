@@ -329,7 +329,8 @@ impl EventLoop {
         let port = self.udp.local_port();
         self.gso.clear();
         let protect = &self.protect;
-        // Close the old socket first so the port is free again.
+        // Swap in a throwaway socket (it never sends) so the old one closes and
+        // its port is free for the new one.
         let placeholder = UdpIo::bind(0, &|_| true).map_err(|source| RuntimeError::Io {
             context: "binding a UDP socket",
             source,
