@@ -15,7 +15,14 @@ Per implementation (medians over all runs unless said otherwise):
   - CPU: utime+stime of both tunnel processes per second of wall time
     (1.0 = one core busy);
   - peak RSS: the largest VmHWM of any tunnel process in any run;
-  - idle ping RTT through the tunnel (avg of 20 pings, median over runs).
+  - idle ping RTT through the tunnel (avg of 40 pings, median over runs);
+  - connect time: launching the initiating side to the first echo reply;
+  - under load (second table): the sparse flow (a ping every 20 ms from each
+    end) during the one-way transfers (A->B and B->A pooled): p50/p99 RTT and
+    loss of the pings sent from the bulk sender's end (requests travel with
+    the bulk flow) and from the receiver's end (against it); the TUN drops of
+    the sending and the receiving endpoint; TCP retransmits; and during
+    --bidir: total Gbit/s, the pings of both ends together, TUN drops of both.
 """
 
 import argparse
@@ -24,7 +31,7 @@ import os
 import statistics
 import sys
 
-ORDER = ["ferrotun", "wireguard-go", "boringtun"]
+ORDER = ["ferrotun", "wireguard-go", "boringtun", "gotatun"]
 
 
 def med(xs):
@@ -34,6 +41,70 @@ def med(xs):
 
 def fmt(x, spec=".2f", none="n/a"):
     return none if x is None else format(x, spec)
+
+
+def pct(xs, q):
+    """Nearest-rank percentile (q in 0..100); None for no values."""
+    xs = sorted(xs)
+    if not xs:
+        return None
+    return xs[min(len(xs) - 1, max(0, -(-len(xs) * q // 100) - 1))]
+
+
+def sparse_stats(pings):
+    """p50/p99 RTT and loss % of one or more sparse-flow ping results pooled."""
+    rtts = [r for p in pings for r in p["rtts_ms"]]
+    sent = sum(p["sent"] for p in pings)
+    lost = sent - sum(p["received"] for p in pings)
+    return {"p50": pct(rtts, 50), "p99": pct(rtts, 99), "loss": 100 * lost / sent if sent else None}
+
+
+def drops(endpoint):
+    d = endpoint.get("tun_drops")
+    return d["tx"] + d["rx"] if d else None
+
+
+def under_load(samples):
+    """Medians over samples of the sparse flow, TUN drops and retransmits."""
+    with_bulk, against, drop_snd, drop_rcv, retrans = [], [], [], [], []
+    bidir, bidir_gbps, bidir_drops, bidir_retrans = [], [], [], []
+    for s in samples:
+        for t in s["transfers"]:
+            e = t["endpoints"]
+            if "sparse" not in e[0]:
+                continue
+            if t["direction"] == "bidir":
+                bidir.append(sparse_stats([e[0]["sparse"], e[1]["sparse"]]))
+                bidir_gbps.append(t["gbps"])
+                bidir_drops.append(drops(e[0]) + drops(e[1]))
+                bidir_retrans.append(t["retransmits"])
+                continue
+            si = 0 if t["direction"] == "a2b" else 1
+            with_bulk.append(sparse_stats([e[si]["sparse"]]))
+            against.append(sparse_stats([e[1 - si]["sparse"]]))
+            drop_snd.append(drops(e[si]))
+            drop_rcv.append(drops(e[1 - si]))
+            retrans.append(t["retransmits"])
+    if not with_bulk:
+        return {}
+
+    def m(rows, k):
+        return med([r[k] for r in rows])
+
+    out = {}
+    for name, rows in (("with", with_bulk), ("against", against), ("bidir", bidir)):
+        for k in ("p50", "p99", "loss"):
+            out[f"{name}_{k}"] = m(rows, k)
+        out[f"{name}_loss_max"] = max((r["loss"] for r in rows if r["loss"] is not None), default=None)
+    out.update(
+        drops_sender=med(drop_snd),
+        drops_receiver=med(drop_rcv),
+        retransmits=med(retrans),
+        bidir_gbps=med(bidir_gbps),
+        bidir_drops=med(bidir_drops),
+        bidir_retransmits=med(bidir_retrans),
+    )
+    return out
 
 
 def summarize(raw):
@@ -49,6 +120,8 @@ def summarize(raw):
             snd, rcv, dps, cpu = [], [], [], []
             for s in samples:
                 for t in s["transfers"]:
+                    if t["direction"] == "bidir":
+                        continue
                     si = 0 if t["direction"] == "a2b" else 1
                     e = t["endpoints"]
                     snd.append(e[si]["syscalls_per_packet"])
@@ -65,7 +138,10 @@ def summarize(raw):
                 cpu_cores=med(cpu),
                 peak_rss_mib=max(max(s["vm_hwm_kib"]) for s in samples) / 1024,
                 rtt_ms=med([s["rtt_ms"] for s in samples]),
+                connect_ms=med([s.get("connect_ms") for s in samples]),
+                tun_flags=next((s["tun_flags"] for s in samples if "tun_flags" in s), None),
             )
+            r.update(under_load(samples))
             r["gbps"] = (r["gbps_a2b"] + r["gbps_b2a"]) / 2
             r["cores_per_gbps"] = r["cpu_cores"] / r["gbps"] if r["gbps"] else None
             stats = [line for s in samples for line in s.get("ferrotun_stats", [])]
@@ -104,6 +180,34 @@ def markdown(raw, summ, command):
             f"{fmt(r['sys_per_pkt_sender'])} | {fmt(r['sys_per_pkt_receiver'])} | {fmt(r['datagrams_per_send'], '.1f')} | "
             f"{fmt(r['cpu_cores'])} | {fmt(r['cores_per_gbps'])} | {fmt(r['peak_rss_mib'], '.1f')} | {fmt(r['rtt_ms'], '.3f')} |"
         )
+    lines += [
+        "",
+        "Under load: a sparse flow (one ping every 20 ms from each end) during the bulk transfers. One-way",
+        "columns pool the A→B and B→A runs; \"with\" = pings sent from the bulk sender's end (requests travel",
+        "with the bulk flow), \"against\" = from the receiver's end. Loss = median over transfers (worst in",
+        "brackets). TUN drops = the device's tx+rx dropped counters over the transfer (`ip -s link`).",
+        "",
+        "| implementation | connect (ms) | idle RTT (ms) | ping p50 / p99 with (ms) | loss with | ping p50 / p99 against (ms) | loss against | TUN drops sender | TUN drops receiver | TCP retransmits | --bidir Gbit/s (total) | --bidir ping p50 / p99 (ms) | --bidir loss | --bidir TUN drops |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, r in summ.items():
+        if "with_p50" not in r:
+            continue
+        lines.append(
+            f"| {r['label']}{' ¹' if key == 'gotatun' else ''} | {fmt(r['connect_ms'], '.1f')} | {fmt(r['rtt_ms'], '.3f')} | "
+            f"{fmt(r['with_p50'])} / {fmt(r['with_p99'])} | {fmt(r['with_loss'], '.1f')}% ({fmt(r['with_loss_max'], '.1f')}) | "
+            f"{fmt(r['against_p50'])} / {fmt(r['against_p99'])} | {fmt(r['against_loss'], '.1f')}% ({fmt(r['against_loss_max'], '.1f')}) | "
+            f"{fmt(r['drops_sender'], '.0f')} | {fmt(r['drops_receiver'], '.0f')} | {fmt(r['retransmits'], '.0f')} | "
+            f"{fmt(r['bidir_gbps'])} | {fmt(r['bidir_p50'])} / {fmt(r['bidir_p99'])} | "
+            f"{fmt(r['bidir_loss'], '.1f')}% ({fmt(r['bidir_loss_max'], '.1f')}) | {fmt(r['bidir_drops'], '.0f')} |"
+        )
+    if "gotatun" in summ:
+        flags = summ["gotatun"].get("tun_flags")
+        lines += [
+            "",
+            "¹ GotaTun has no TUN-fd option: it runs on the TUN device it opens itself, plain like the handed-over",
+            f"ones (no vnet_hdr, one queue, txqueuelen 500{'; kernel tun_flags ' + flags if flags else ''}), configured with `wg` over its UAPI socket.",
+        ]
     lines += ["", "Versions:"]
     for key, r in summ.items():
         lines.append(f"- {r['label']}: {r['version'] or '?'}" + (f" ({len(r['errors'])} failed runs)" if r["errors"] else ""))
@@ -115,7 +219,8 @@ def markdown(raw, summ, command):
         "packets read from the TUN at the sender (each becomes exactly one WireGuard datagram) / its",
         "sendmsg+sendmmsg+sendto calls. CPU = utime+stime of both tunnel processes per wall second",
         "(2 cores here, shared with iperf3); cores per Gbit/s = that / mean throughput.",
-        "Peak RSS = largest VmHWM of any tunnel process. RTT = avg of 20 pings at idle.",
+        "Peak RSS = largest VmHWM of any tunnel process. RTT = avg of 40 pings at idle. Connect = launching",
+        "the initiating side (B already up) to the first reply of a ping sent every 1 ms (bench/probe.py).",
     ]
     ft = summ.get("ferrotun", {}).get("ferrotun_stats_last")
     if ft:
@@ -134,7 +239,7 @@ def chart(summ, path):
         return
     rows = [(r["label"], r) for r in summ.values() if "gbps" in r]
     labels = [l for l, _ in rows]
-    colors = ["#d9480f", "#1c7ed6", "#2f9e44"][: len(rows)]
+    colors = ["#d9480f", "#1c7ed6", "#2f9e44", "#7048e8"][: len(rows)]
     panels = [
         ("Throughput (Gbit/s, mean of directions)", [r["gbps"] for _, r in rows]),
         ("Syscalls per packet (sender)", [r["sys_per_pkt_sender"] or 0 for _, r in rows]),
@@ -142,9 +247,25 @@ def chart(summ, path):
         ("CPU cores (both ends) per Gbit/s", [r["cores_per_gbps"] or 0 for _, r in rows]),
         ("Peak RSS (MiB)", [r["peak_rss_mib"] for _, r in rows]),
         ("Idle ping RTT (ms)", [r["rtt_ms"] or 0 for _, r in rows]),
+        ("Connect time (ms)", [r.get("connect_ms") or 0 for _, r in rows]),
+        ("Sparse flow p99 RTT under one-way load (ms, worse end)", [max(r.get("with_p99") or 0, r.get("against_p99") or 0) for _, r in rows]),
+        ("Sparse flow loss under load (%, one-way / --bidir)", None),
     ]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    fig, axes = plt.subplots(3, 3, figsize=(14, 10))
     for n, (ax, (title, vals)) in enumerate(zip(axes.flat, panels)):
+        if vals is None:
+            one = [max(r.get("with_loss") or 0, r.get("against_loss") or 0) for _, r in rows]
+            both = [r.get("bidir_loss") or 0 for _, r in rows]
+            xs = range(len(rows))
+            ax.bar([x - 0.2 for x in xs], one, width=0.4, color=colors)
+            ax.bar([x + 0.2 for x in xs], both, width=0.4, color=colors, alpha=0.45, hatch="//")
+            for x in xs:
+                ax.text(x - 0.2, one[x], f"{one[x]:.1f}", ha="center", va="bottom", fontsize=7)
+                ax.text(x + 0.2, both[x], f"{both[x]:.1f}", ha="center", va="bottom", fontsize=7)
+            ax.set_xticks(list(xs), labels)
+            ax.set_title(title, fontsize=10)
+            ax.tick_params(axis="x", labelsize=8)
+            continue
         ax.bar(labels, vals, color=colors)
         ax.set_title(title, fontsize=10)
         for i, v in enumerate(vals):
@@ -155,7 +276,7 @@ def chart(summ, path):
     ax = axes.flat[0]
     for i, (_, r) in enumerate(rows):
         ax.scatter([i] * len(r["gbps_all"]), r["gbps_all"], color="black", s=8, zorder=3)
-    fig.suptitle("Ferrotun benchmark: plain TUN fd, veth between namespaces, iperf3 one TCP stream")
+    fig.suptitle("Ferrotun benchmark: plain TUN, veth between namespaces, iperf3 one TCP stream + 20 ms pings")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Throughput benchmark: ferrotun vs wireguard-go vs boringtun-cli.
+"""Benchmark: ferrotun vs wireguard-go vs boringtun-cli vs GotaTun.
 
 Run through bench/run.sh (which installs, builds and then calls this and
 bench/analyze.py). Needs root, iproute2, iperf3, perf, wg.
@@ -13,9 +13,22 @@ execs the implementation with that fd:
   ferrotun       ferrotun up CONF --tun-fd 3 --stats 1
   wireguard-go   WG_TUN_FD=3 wireguard-go -f IF   (+ wg setconf over UAPI)
   boringtun      boringtun-cli --tun-fd 3 -f IF   (+ wg setconf over UAPI)
+  gotatun        gotatun -f IF                    (+ wg setconf over UAPI)
 
-Each run starts a fresh tunnel pair, pings it at idle (RTT), then runs
-iperf3 (one TCP stream, SECS seconds) A->B and then B->A (-R). During the
+GotaTun has no TUN-fd option: it opens its own TUN device, which is as plain
+as the handed-over one (IFF_TUN|IFF_NO_PI, no vnet_hdr, one queue, txqueuelen
+500); the harness then sets its address, MTU and link state with `ip`.
+
+Each run starts the responder (B), then the initiator (A) while bench/probe.py
+pings B from A every millisecond: the connect time is from launching A to the
+first echo reply (process start, configuration, handshake, first packet). It
+then pings at idle (RTT) and runs iperf3 (one TCP stream, SECS seconds) A->B,
+B->A (-R) and both ways at once (--bidir). During each transfer a sparse flow
+runs from both ends: `ping -i 0.02` A->B (its requests travel with an A->B
+bulk flow) and B->A (against it), over the middle of the transfer; per-reply
+RTTs and losses are kept. The TUN devices' drop counters (`ip -s link`, tx =
+packets the kernel could not queue for the process, rx = packets it wrote
+that the kernel dropped) are read before and after each transfer. During the
 middle of each transfer (skipping the first second and the last one) it
 samples, for both tunnel processes:
   - perf stat -e raw_syscalls:sys_enter and the send-type syscalls
@@ -41,6 +54,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TUNFD = os.path.join(HERE, "..", "tests", "support", "tunfd.py")
+PROBE = os.path.join(HERE, "probe.py")
+# The sparse flow: one ping every 20 ms (a voice call's packet rate).
+SPARSE_INTERVAL = 0.02
 NS = ["ftb-a", "ftb-b"]
 OUTER = ["10.77.0.1", "10.77.0.2"]
 INNER = ["10.78.0.1", "10.78.0.2"]
@@ -123,6 +139,9 @@ class Impl:
         elif self.key == "wireguard-go":
             cmd = tunfd + ["--env", "WG_TUN_FD", "--", self.binary, "-f", name]
             env["LOG_LEVEL"] = "error"
+        elif self.key == "gotatun":
+            # Opens its own TUN (no fd option); address, MTU, qlen and link state below.
+            cmd = [self.binary, "-f", "--disable-drop-privileges", "-v", "error", name]
         else:
             cmd = tunfd + ["--", self.binary, "--tun-fd", "{fd}", "-f", "--disable-drop-privileges", name]
             env["WG_LOG_FILE"] = os.path.join(workdir, f"{name}.log")
@@ -144,8 +163,18 @@ class Impl:
                         break
                 if p.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{self.label}: cannot configure via {sock}; see {out.name}")
-                time.sleep(0.05)
+                time.sleep(0.005)
+        if self.key == "gotatun":
+            nsx(side, "ip", "addr", "add", f"{INNER[side]}/24", "dev", name)
+            nsx(side, "ip", "link", "set", name, "mtu", str(MTU), "txqueuelen", "500", "up")
+            p.tun_flags = open_tun_flags(side, name)
         return p
+
+
+def open_tun_flags(side, name):
+    """The device's TUN flags as the kernel reports them (to show it is plain)."""
+    r = nsx(side, "cat", f"/sys/class/net/{name}/tun_flags", check=False)
+    return r.stdout.strip()
 
 
 def stop(p):
@@ -213,34 +242,79 @@ def ping_rtt(side, dst, count):
     return float(m.group(1)) if m else None
 
 
-def wait_tunnel(procs):
-    deadline = time.monotonic() + 20
-    while True:
+def connect(impl, k, workdir):
+    """Starts B, then A while probing B from A; returns (procs, connect ms)."""
+    procs = [impl.start(1, k[1], k[0][1], workdir)]
+    probe = subprocess.Popen(["ip", "netns", "exec", NS[0], "python3", PROBE, INNER[1]], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.2)  # the probe is sending (into nothing) before A starts
+    t0 = time.time()
+    try:
+        procs.insert(0, impl.start(0, k[0], k[1][1], workdir))
+        out, _ = probe.communicate(timeout=30)
+    except BaseException:
+        probe.kill()
+        probe.wait()
         for p in procs:
-            if p.poll() is not None:
-                raise RuntimeError(f"tunnel process exited ({p.returncode}); see {p.outpath}")
-        r = nsx(0, "ping", "-c", "1", "-W", "1", INNER[1], check=False)
-        if r.returncode == 0:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError("tunnel never answered a ping")
+            stop(p)
+        raise
+    for p in procs:
+        if p.poll() is not None:
+            raise RuntimeError(f"tunnel process exited ({p.returncode}); see {p.outpath}")
+    if probe.returncode != 0:
+        for p in procs:
+            stop(p)
+        raise RuntimeError("tunnel never answered a ping")
+    return procs, (float(out) - t0) * 1000
+
+
+def start_sparse(side, dst, secs):
+    """A ping every SPARSE_INTERVAL for `secs` (the sparse flow)."""
+    count = max(1, int(secs / SPARSE_INTERVAL))
+    return subprocess.Popen(
+        ["ip", "netns", "exec", NS[side], "ping", "-n", "-i", str(SPARSE_INTERVAL), "-W", "1", "-c", str(count), dst],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def sparse_result(proc):
+    """Per-reply RTTs (ms) and sent/received counts of a start_sparse ping."""
+    out, _ = proc.communicate(timeout=60)
+    rtts = [float(m) for m in re.findall(r"time=([\d.]+) ms", out)]
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+    sent, received = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    return {"sent": sent, "received": received, "rtts_ms": rtts}
+
+
+def tun_drops(side, ifname):
+    """The TUN device's drop counters: tx = the kernel could not queue a packet
+    for the process to read (its queue was full); rx = a written packet dropped."""
+    r = nsx(side, "ip", "-s", "-j", "link", "show", "dev", ifname)
+    st = json.loads(r.stdout)[0]["stats64"]
+    return {"tx": st["tx"]["dropped"], "rx": st["rx"]["dropped"]}
 
 
 def transfer(procs, direction, secs, workdir):
-    """One iperf3 run; returns throughput plus per-endpoint counters."""
+    """One iperf3 run (a2b, b2a or bidir) with the sparse flows; returns
+    throughput, sparse-flow RTTs and losses, TUN drops and per-endpoint counters."""
     srv = subprocess.Popen(
         ["ip", "netns", "exec", NS[1], "iperf3", "-s", "-1", "-B", INNER[1]],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     time.sleep(0.3)
+    drops_before = [tun_drops(side, procs[side].ifname) for side in range(2)]
     cli_args = ["iperf3", "-c", INNER[1], "-t", str(secs), "-J"]
     if direction == "b2a":
         cli_args.append("-R")
+    elif direction == "bidir":
+        cli_args.append("--bidir")
     cli = subprocess.Popen(["ip", "netns", "exec", NS[0]] + cli_args, stdout=subprocess.PIPE, text=True)
     # Measure the steady middle of the transfer.
     window = max(1.0, secs - 2.0)
     time.sleep(1.0)
+    sparse = [start_sparse(0, INNER[1], window), start_sparse(1, INNER[0], window)]
     perfs = []
     for p in procs:
         base = os.path.join(workdir, f"w-{p.pid}-{direction}")
@@ -251,11 +325,17 @@ def transfer(procs, direction, secs, workdir):
         pp.wait(window + 30)
     out, _ = cli.communicate(timeout=secs + 30)
     srv.wait(10)
+    sparse = [sparse_result(p) for p in sparse]
+    drops_after = [tun_drops(side, procs[side].ifname) for side in range(2)]
     res = json.loads(out)
     if "error" in res:
         raise RuntimeError(f"iperf3: {res['error']}")
-    bps = res["end"]["sum_received"]["bits_per_second"]
-    retrans = res["end"]["sum_sent"].get("retransmits")
+    end = res["end"]
+    bps = end["sum_received"]["bits_per_second"]
+    retrans = end["sum_sent"].get("retransmits")
+    if direction == "bidir":
+        bps += end["sum_received_bidir_reverse"]["bits_per_second"]
+        retrans = (retrans or 0) + (end["sum_sent_bidir_reverse"].get("retransmits") or 0)
     eps = []
     for side in range(2):
         base = perfs[side][0]
@@ -277,6 +357,9 @@ def transfer(procs, direction, secs, workdir):
                 "syscalls_per_packet": c.get("raw_syscalls:sys_enter", 0) / pkts if pkts else None,
                 "datagrams_per_send": d["tun_tx"] / send if send else None,
                 "cpu_cores": d["cpu_ticks"] / CLK_TCK / elapsed,
+                "tun_drops": {k: drops_after[side][k] - drops_before[side][k] for k in ("tx", "rx")},
+                # Pings sent from this endpoint's namespace to the other end.
+                "sparse": sparse[side],
             }
         )
     return {"direction": direction, "gbps": bps / 1e9, "retransmits": retrans, "window_s": window, "endpoints": eps}
@@ -291,7 +374,8 @@ def main():
     ap.add_argument("--wggo-version", default="")
     ap.add_argument("--wggo-pi", action="store_true", help="old wireguard-go: TUN fd with packet info")
     ap.add_argument("--boringtun", default="")
-    ap.add_argument("--only", default="", help="comma-separated subset: ferrotun,wireguard-go,boringtun")
+    ap.add_argument("--gotatun", default="")
+    ap.add_argument("--only", default="", help="comma-separated subset: ferrotun,wireguard-go,boringtun,gotatun")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
 
@@ -305,6 +389,8 @@ def main():
     impls.append(Impl("wireguard-go", "wireguard-go", a.wggo, a.wggo_version, pi=a.wggo_pi))
     if a.boringtun:
         impls.append(Impl("boringtun", "boringtun-cli", a.boringtun, version(a.boringtun)))
+    if a.gotatun:
+        impls.append(Impl("gotatun", "GotaTun", a.gotatun, version(a.gotatun) + " (its own plain TUN, not a handed-over fd)"))
     if a.only:
         keep = a.only.split(",")
         impls = [i for i in impls if i.key in keep]
@@ -333,18 +419,28 @@ def main():
                 k = [genkey(), genkey()]
                 procs = []
                 try:
-                    procs.append(impl.start(1, k[1], k[0][1], workdir))
-                    procs.append(impl.start(0, k[0], k[1][1], workdir))
-                    procs.reverse()
-                    wait_tunnel(procs)
-                    rtt = ping_rtt(0, INNER[1], 20)
-                    dirs = [transfer(procs, d, a.secs, workdir) for d in ("a2b", "b2a")]
+                    procs, connect_ms = connect(impl, k, workdir)
+                    rtt = ping_rtt(0, INNER[1], 40)
+                    dirs = [transfer(procs, d, a.secs, workdir) for d in ("a2b", "b2a", "bidir")]
                     hwm = [vm_hwm_kib(p.pid) for p in procs]
-                    sample = {"impl": impl.key, "run": run, "rtt_ms": rtt, "vm_hwm_kib": hwm, "transfers": dirs}
+                    sample = {"impl": impl.key, "run": run, "rtt_ms": rtt, "connect_ms": connect_ms, "vm_hwm_kib": hwm, "transfers": dirs}
+                    if hasattr(procs[0], "tun_flags"):
+                        sample["tun_flags"] = procs[0].tun_flags
                     results["samples"].append(sample)
+
+                    def loss(t):
+                        e = t["endpoints"]
+                        sent = sum(x["sparse"]["sent"] for x in e)
+                        return 100 * (sent - sum(x["sparse"]["received"] for x in e)) / sent if sent else 0
+
                     log(
-                        f"  {impl.label}: " + ", ".join(f"{t['direction']} {t['gbps']:.2f} Gbit/s" for t in dirs)
-                        + f", rtt {rtt} ms, hwm {max(hwm) / 1024:.1f} MiB"
+                        f"  {impl.label}: "
+                        + ", ".join(
+                            f"{t['direction']} {t['gbps']:.2f} Gbit/s ping loss {loss(t):.1f}% "
+                            f"drops {[x['tun_drops']['tx'] + x['tun_drops']['rx'] for x in t['endpoints']]}"
+                            for t in dirs
+                        )
+                        + f", rtt {rtt} ms, connect {connect_ms:.1f} ms, hwm {max(hwm) / 1024:.1f} MiB"
                     )
                 except Exception as e:  # keep going: one broken implementation must not hide the others
                     log(f"  {impl.label} failed: {e}")

@@ -5,7 +5,7 @@
 #   - the newest wireguard-go, built with `go install` from the Go module proxy
 #     when Go is available (into $BENCH_PREFIX/bin/wireguard); otherwise run.sh
 #     falls back to Debian's wireguard-go and the table says so
-#   - boringtun-cli via `cargo install` (into $BENCH_PREFIX)
+#   - boringtun-cli and gotatun-cli (GotaTun 0.10) via `cargo install` (into $BENCH_PREFIX)
 # Idempotent; needs root. BENCH_PREFIX defaults to /opt/ferrotun-bench.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -39,5 +39,10 @@ fi
 
 if [ ! -x "$prefix/bin/boringtun-cli" ]; then
     cargo install --quiet --locked --root "$prefix" boringtun-cli
+fi
+if [ ! -x "$prefix/bin/gotatun" ]; then
+    # Optional: run.sh measures without it if this fails.
+    cargo install --quiet --locked --root "$prefix" gotatun-cli \
+        || echo "bench/install.sh: gotatun-cli did not install; measuring without it" >&2
 fi
 echo "bench/install.sh: ok (prefix $prefix)"

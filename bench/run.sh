@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Ferrotun throughput benchmark: ferrotun vs wireguard-go vs boringtun-cli.
+# Ferrotun benchmark: ferrotun vs wireguard-go vs boringtun-cli vs GotaTun:
+# throughput, efficiency, and a sparse flow's latency and loss under load.
 #
-#   sudo bench/run.sh            # 5 interleaved runs x 10 s per direction
+#   sudo bench/run.sh            # 5 interleaved runs x 10 s per transfer (A->B, B->A, both)
 #   sudo bench/run.sh --quick    # 1 run x 3 s, smoke test (writes results/quick.*)
 #   sudo bench/run.sh --runs 7 --secs 15 --only ferrotun,wireguard-go
 #
 # Needs root (network namespaces, TUN, perf). Installs what it needs first
 # (bench/install.sh: iperf3, wireguard-go/-tools, perf, matplotlib, newest
-# wireguard-go via `go install`, boringtun-cli via `cargo install`; set
+# wireguard-go via `go install`, boringtun-cli and gotatun-cli via `cargo install`; set
 # BENCH_NO_INSTALL=1 to skip), builds ferrotun with `cargo build --release`,
 # runs bench/bench.py (topology, measurements; see its docstring) and
 # bench/analyze.py, which writes bench/results/latest.{md,png,json}
@@ -25,7 +26,7 @@ while (($#)); do
         --runs) runs="$2"; shift ;;
         --secs) secs="$2"; shift ;;
         --only) only="$2"; shift ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -53,12 +54,17 @@ for b in "$prefix/bin/boringtun-cli" "$(command -v boringtun-cli || true)"; do
     if [ -n "$b" ] && [ -x "$b" ]; then boringtun="$b"; break; fi
 done
 [ -n "$boringtun" ] || echo "bench/run.sh: boringtun-cli not found; measuring without it" >&2
+gotatun=""
+for b in "$prefix/bin/gotatun" "$(command -v gotatun || true)"; do
+    if [ -n "$b" ] && [ -x "$b" ]; then gotatun="$b"; break; fi
+done
+[ -n "$gotatun" ] || echo "bench/run.sh: gotatun not found; measuring without it" >&2
 
 mkdir -p "$here/results/raw"
 raw="$here/results/raw/$(date -u +%Y%m%dT%H%M%SZ).json"
 python3 "$here/bench.py" --runs "$runs" --secs "$secs" --ferrotun "$ferrotun" \
     --wggo "$wggo" --wggo-version "$wggo_version" "${wggo_pi[@]}" \
-    --boringtun "$boringtun" --only "$only" --out "$raw"
+    --boringtun "$boringtun" --gotatun "$gotatun" --only "$only" --out "$raw"
 cmd="bench/run.sh"
 [ "$name" = quick ] && cmd="bench/run.sh --quick"
 python3 "$here/analyze.py" "$raw" --outdir "$here/results" --command "$cmd" --name "$name"
