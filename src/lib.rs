@@ -7,8 +7,8 @@
 //!
 //! Sans-IO: [`config`] and [`node`] hold the logic and never touch a socket, a
 //! thread or the clock (boringtun's own timer clock is the one exception,
-//! documented on [`node`]). [`gso`] (the send queue) and [`batch`] (packet
-//! batches) are pure data structures.
+//! documented on [`node`]). [`gso`] (the send queue), [`batch`] (packet
+//! batches) and [`fq`] (flow-fair queueing with CoDel) are pure data structures.
 //! IO lives in [`io`] (TUN fd, UDP socket), [`runtime`] wires the pieces into
 //! threads and an event loop, [`platform`] holds OS specifics and [`ffi`] is
 //! the UniFFI surface for Kotlin and Swift.
@@ -16,6 +16,7 @@
 pub mod batch;
 pub mod config;
 pub mod ffi;
+pub mod fq;
 pub mod gso;
 pub mod io;
 pub mod node;
