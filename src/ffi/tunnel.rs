@@ -205,6 +205,9 @@ pub struct DropStats {
     pub tun_write: u64,
     /// Datagrams that could not be sent.
     pub udp_send: u64,
+    /// IP packets the tunnel's flow queue dropped under load (CoDel's
+    /// congestion signal, or the fattest flow's oldest when full).
+    pub queue: u64,
 }
 
 /// Counters for the whole tunnel plus each peer.
@@ -250,6 +253,7 @@ impl From<runtime::TunnelStats> for TunnelStats {
                 no_endpoint: d.no_endpoint,
                 tun_write: d.tun_write,
                 udp_send: d.udp_send,
+                queue: d.queue,
             },
             peers: value
                 .peers

@@ -128,6 +128,9 @@ pub struct DropStats {
     pub tun_write: u64,
     /// Datagrams that could not be sent.
     pub udp_send: u64,
+    /// IP packets the tunnel's flow queue dropped under load: CoDel's
+    /// congestion signal, or the fattest flow's oldest when the queue was full.
+    pub queue: u64,
 }
 
 impl DropStats {
@@ -141,6 +144,7 @@ impl DropStats {
             + self.no_endpoint
             + self.tun_write
             + self.udp_send
+            + self.queue
     }
 }
 
@@ -243,6 +247,11 @@ impl Node {
             .collect();
         node.rebuild_routes();
         Ok(node)
+    }
+
+    /// The longest IP packet the tunnel carries (its MTU).
+    pub fn max_packet(&self) -> usize {
+        self.options.max_packet
     }
 
     /// The largest datagram a single input can produce; keep this much room in

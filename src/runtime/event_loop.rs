@@ -3,8 +3,12 @@
 //!
 //! Each iteration first delivers what is pending (GSO queue, TUN writes), so
 //! a full socket or TUN pushes back on input instead of growing a queue, then
-//! waits for the first of: a command, the node's timer, UDP readability, or
-//! a batch from the TUN reader.
+//! takes every TUN batch the reader has ready into the outbound flow queue
+//! (cheap copies, so the reader never waits and the kernel's TUN queue does
+//! not overflow), then does one bounded piece of work, the first ready of: a
+//! command, the node's timer, a UDP receive call, a TUN batch, or up to
+//! [`MAX_BATCH`] packets from the flow queue. The flow queue decides the
+//! order (sparse flows first) and, under load, what to drop (CoDel).
 
 use std::io::IoSliceMut;
 use std::sync::mpsc as std_mpsc;
@@ -14,18 +18,22 @@ use std::time::{Instant, SystemTime};
 use quinn_udp::RecvMeta;
 use tokio::sync::mpsc;
 
-use super::budget::{RECV_BUFFER_LEN, RECV_BUFFERS, TUN_WRITE_BYTES, TUN_WRITE_PACKETS};
+use super::budget::{
+    MAX_BATCH, RECV_BUFFER_LEN, RECV_BUFFERS, TUN_WRITE_BYTES, TUN_WRITE_PACKETS, fq_packets,
+};
 use super::{RuntimeError, TunnelEvent, TunnelStats};
 use crate::batch::PacketBatch;
 use crate::config::TunnelConfig;
+use crate::fq::{CodelParams, FairQueue};
 use crate::gso::{FlushStats, GsoQueue};
 use crate::io::tun::{ReaderExit, TunReader, TunWriter};
 use crate::io::udp::UdpIo;
 use crate::node::{Event, HANDSHAKE_INIT_LEN, Node};
 
-/// Receive calls handled per wakeup before other sources get a turn, so a
-/// flood on the socket cannot starve TUN input, timers or commands.
-const MAX_RECV_CALLS_PER_WAKEUP: usize = 8;
+/// Receive calls handled per turn before other sources get theirs, so a
+/// flood on the socket cannot starve TUN input, timers or commands. One call
+/// brings up to `RECV_BUFFERS` GRO buffers (see there for why so few).
+const MAX_RECV_CALLS_PER_WAKEUP: usize = 1;
 
 /// Events kept for an app that does not read them; older ones are dropped
 /// beyond this.
@@ -60,6 +68,8 @@ pub(super) struct EventLoop {
     pub tun_out: PacketBatch,
     pub tun_batches: mpsc::Receiver<PacketBatch>,
     pub pool: std_mpsc::SyncSender<PacketBatch>,
+    /// Packets read from the TUN, waiting for encryption, flow-fair with CoDel.
+    outbound: FairQueue,
     pub commands: mpsc::UnboundedReceiver<Command>,
     pub events: mpsc::Sender<TunnelEvent>,
     pub final_event: Arc<Mutex<Option<TunnelEvent>>>,
@@ -86,7 +96,15 @@ impl EventLoop {
         final_event: Arc<Mutex<Option<TunnelEvent>>>,
         protect: Box<dyn Fn(std::os::fd::RawFd) -> bool + Send>,
     ) -> Self {
+        let max_packet = node.max_packet();
         Self {
+            outbound: FairQueue::new(
+                fq_packets(max_packet),
+                max_packet,
+                max_packet,
+                CodelParams::default(),
+                rand_core::RngCore::next_u64(&mut rand_core::OsRng),
+            ),
             node,
             udp,
             gso,
@@ -135,6 +153,7 @@ impl EventLoop {
         loop {
             self.deliver_pending().await;
             self.forward_events();
+            self.take_tun_batches();
 
             let timeout = self.node.poll_timeout().map(|(at, _)| at);
             // Check the clock before arming a sleep: a due timer runs now.
@@ -159,7 +178,10 @@ impl EventLoop {
                     Some(command) => self.handle_command(command)?,
                 },
                 batch = self.tun_batches.recv() => match batch {
-                    Some(batch) => self.handle_tun_batch(batch).await,
+                    Some(batch) => {
+                        self.queue_tun_batch(batch);
+                        self.take_tun_batches();
+                    }
                     None => {
                         return Err(match self.tun_reader.stop() {
                             Some(ReaderExit::Failed(source)) => RuntimeError::Io { context: "reading the TUN", source },
@@ -174,6 +196,7 @@ impl EventLoop {
                     self.receive().await;
                 },
                 () = sleep => self.node.handle_timeout(Instant::now(), &mut self.gso),
+                () = std::future::ready(()), if !self.outbound.is_empty() => self.send_queued().await,
             }
         }
     }
@@ -226,20 +249,40 @@ impl EventLoop {
         flush_tun(&self.tun_writer, &mut self.tun_out, &mut self.counters).await;
     }
 
-    async fn handle_tun_batch(&mut self, mut batch: PacketBatch) {
+    /// Moves a TUN batch into the flow queue and hands it back to the reader.
+    fn queue_tun_batch(&mut self, mut batch: PacketBatch) {
         self.counters.tun_read_batches += 1;
         self.counters.ip_packets_in += batch.len() as u64;
         let now = Instant::now();
-        let need = self.node.max_datagram();
         for packet in batch.iter() {
-            if self.gso.room() < need {
-                self.flush_udp().await;
-            }
-            self.node.handle_tun_packet(packet, now, &mut self.gso);
+            self.outbound.push(packet, now);
         }
         batch.clear();
         // The reader is waiting for it or will be; if it is gone, so is the batch.
         let _ = self.pool.try_send(batch);
+    }
+
+    /// Queues every batch the reader has ready, without waiting; the reader's
+    /// end closing is left to the `select!` to report.
+    fn take_tun_batches(&mut self) {
+        while let Ok(batch) = self.tun_batches.try_recv() {
+            self.queue_tun_batch(batch);
+        }
+    }
+
+    /// Encrypts and sends up to one batch of packets from the flow queue.
+    async fn send_queued(&mut self) {
+        let need = self.node.max_datagram();
+        for _ in 0..MAX_BATCH {
+            if self.gso.room() < need {
+                self.flush_udp().await;
+            }
+            let now = Instant::now();
+            let Some(packet) = self.outbound.dequeue(now) else {
+                break;
+            };
+            self.node.handle_tun_packet(packet, now, &mut self.gso);
+        }
         self.flush_udp().await;
     }
 
@@ -285,8 +328,11 @@ impl EventLoop {
                         &mut self.tun_out,
                     );
                 }
+                // Each write runs the kernel's receive path (and makes the
+                // ACKs the reader must fetch): keep TUN input flowing between buffers.
+                self.flush_tun().await;
+                self.take_tun_batches();
             }
-            self.flush_tun().await;
             self.flush_udp().await;
         }
     }
@@ -353,6 +399,7 @@ impl EventLoop {
         let mut drops = self.node.drops().clone();
         drops.tun_write += self.counters.tun_write_drops;
         drops.udp_send += self.counters.flush.datagrams_dropped;
+        drops.queue += self.outbound.stats().drops();
         TunnelStats {
             ip_packets_in: self.counters.ip_packets_in,
             ip_packets_out: self.counters.ip_packets_out,

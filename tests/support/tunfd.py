@@ -29,6 +29,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 
 TUNSETIFF = 0x400454CA  # _IOW('T', 202, int)
 IFF_TUN = 0x0001
@@ -67,6 +68,11 @@ def main() -> None:
         "wireguard-go before 2023, whose WG_TUN_FD path assumes it",
     )
     p.add_argument("--env", action="append", default=[], help="env var to set to the fd number")
+    p.add_argument(
+        "--stamp",
+        help="write the wall-clock time (time.time()) of the exec to this file: "
+        "when CMD starts with its TUN ready (bench/ measures connect time from it)",
+    )
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="command to exec")
     a = p.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
@@ -92,6 +98,9 @@ def main() -> None:
         env[var] = str(a.fd)
     argv = [arg.replace("{fd}", str(a.fd)) for arg in cmd]
     sys.stdout.flush()
+    if a.stamp:
+        with open(a.stamp, "w") as f:
+            f.write(f"{time.time():.6f}\n")
     os.execvpe(argv[0], argv, env)
 
 
