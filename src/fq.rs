@@ -149,7 +149,10 @@ impl FairQueue {
         codel: CodelParams,
         seed: u64,
     ) -> Self {
-        assert!(capacity > 0 && capacity < NONE as usize, "FairQueue capacity");
+        assert!(
+            capacity > 0 && capacity < NONE as usize,
+            "FairQueue capacity"
+        );
         let idle = Flow {
             head: NONE,
             tail: NONE,
@@ -416,10 +419,7 @@ impl FairQueue {
                 return Some(slot);
             }
             self.drop_slot(slot);
-            return match self.codel_pop(f, now) {
-                Some((next, _)) => Some(next),
-                None => None,
-            };
+            return self.codel_pop(f, now).map(|(next, _)| next);
         }
         Some(slot)
     }

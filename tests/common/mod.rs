@@ -173,10 +173,23 @@ pub fn packet_for(seq: u32, len: usize, v6: bool, forward: bool) -> Vec<u8> {
     }
 }
 
-/// Sends `packets` into `from` and checks each arrives at `to`, intact and in
-/// order, keeping at most `window` in flight so loopback UDP buffers never overflow.
+/// The addresses and ports of a packet built by `ipv4_packet`/`ipv6_packet`:
+/// what tells its flow apart.
+fn flow_of(packet: &[u8]) -> &[u8] {
+    match packet[0] >> 4 {
+        4 => &packet[12..24],
+        _ => &packet[8..44],
+    }
+}
+
+/// Sends `packets` into `from` and checks each arrives at `to` intact, once,
+/// and in order within its flow (the tunnel's flow queue may let one flow
+/// overtake another, never a flow's own packets), keeping at most `window` in
+/// flight so loopback UDP buffers never overflow. Allocates nothing per packet.
 pub fn transfer(from: &UnixDatagram, to: &UnixDatagram, packets: &[Vec<u8>], window: usize) {
     let mut buf = vec![0u8; 65536];
+    // Per flow: the index in `packets` after its last packet received.
+    let mut next_of_flow: Vec<(&[u8], usize)> = Vec::with_capacity(8);
     let mut received = 0;
     let mut sent = 0;
     while received < packets.len() {
@@ -187,11 +200,28 @@ pub fn transfer(from: &UnixDatagram, to: &UnixDatagram, packets: &[Vec<u8>], win
         let n = to.recv(&mut buf).unwrap_or_else(|e| {
             panic!("packet {received} of {} did not arrive: {e}", packets.len())
         });
+        let got = &buf[..n];
+        let flow = flow_of(got);
+        let slot = match next_of_flow.iter().position(|(f, _)| *f == flow) {
+            Some(i) => i,
+            None => {
+                let first = packets
+                    .iter()
+                    .position(|p| flow_of(p) == flow)
+                    .unwrap_or_else(|| panic!("packet {received}: from a flow never sent"));
+                next_of_flow.push((flow_of(&packets[first]), 0));
+                next_of_flow.len() - 1
+            }
+        };
+        let expected = (next_of_flow[slot].1..sent)
+            .find(|&i| flow_of(&packets[i]) == flow)
+            .unwrap_or_else(|| panic!("packet {received}: more packets of its flow than sent"));
         assert_eq!(
-            &buf[..n],
-            &packets[received][..],
-            "packet {received} arrived altered or out of order"
+            got,
+            &packets[expected][..],
+            "packet {expected} arrived altered or out of order within its flow"
         );
+        next_of_flow[slot].1 = expected + 1;
         received += 1;
     }
 }
