@@ -1210,6 +1210,11 @@ public struct DropStats: Equatable, Hashable {
      * Datagrams that could not be sent.
      */
     public var udpSend: UInt64
+    /**
+     * IP packets the tunnel's flow queue dropped under load (CoDel's
+     * congestion signal, or the fattest flow's oldest when full).
+     */
+    public var queue: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1237,7 +1242,11 @@ public struct DropStats: Equatable, Hashable {
          */tunWrite: UInt64, 
         /**
          * Datagrams that could not be sent.
-         */udpSend: UInt64) {
+         */udpSend: UInt64, 
+        /**
+         * IP packets the tunnel's flow queue dropped under load (CoDel's
+         * congestion signal, or the fattest flow's oldest when full).
+         */queue: UInt64) {
         self.malformedIp = malformedIp
         self.noRoute = noRoute
         self.sourceNotAllowed = sourceNotAllowed
@@ -1246,6 +1255,7 @@ public struct DropStats: Equatable, Hashable {
         self.noEndpoint = noEndpoint
         self.tunWrite = tunWrite
         self.udpSend = udpSend
+        self.queue = queue
     }
 
     
@@ -1271,7 +1281,8 @@ public struct FfiConverterTypeDropStats: FfiConverterRustBuffer {
                 unknownPeer: FfiConverterUInt64.read(from: &buf), 
                 noEndpoint: FfiConverterUInt64.read(from: &buf), 
                 tunWrite: FfiConverterUInt64.read(from: &buf), 
-                udpSend: FfiConverterUInt64.read(from: &buf)
+                udpSend: FfiConverterUInt64.read(from: &buf), 
+                queue: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -1284,6 +1295,7 @@ public struct FfiConverterTypeDropStats: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.noEndpoint, into: &buf)
         FfiConverterUInt64.write(value.tunWrite, into: &buf)
         FfiConverterUInt64.write(value.udpSend, into: &buf)
+        FfiConverterUInt64.write(value.queue, into: &buf)
     }
 }
 

@@ -2249,6 +2249,12 @@ data class DropStats (
      * Datagrams that could not be sent.
      */
     var `udpSend`: kotlin.ULong
+    , 
+    /**
+     * IP packets the tunnel's flow queue dropped under load (CoDel's
+     * congestion signal, or the fattest flow's oldest when full).
+     */
+    var `queue`: kotlin.ULong
     
 ){
     
@@ -2273,6 +2279,7 @@ public object FfiConverterTypeDropStats: FfiConverterRustBuffer<DropStats> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
@@ -2284,7 +2291,8 @@ public object FfiConverterTypeDropStats: FfiConverterRustBuffer<DropStats> {
             FfiConverterULong.allocationSize(value.`unknownPeer`) +
             FfiConverterULong.allocationSize(value.`noEndpoint`) +
             FfiConverterULong.allocationSize(value.`tunWrite`) +
-            FfiConverterULong.allocationSize(value.`udpSend`)
+            FfiConverterULong.allocationSize(value.`udpSend`) +
+            FfiConverterULong.allocationSize(value.`queue`)
     )
 
     override fun write(value: DropStats, buf: ByteBuffer) {
@@ -2296,6 +2304,7 @@ public object FfiConverterTypeDropStats: FfiConverterRustBuffer<DropStats> {
             FfiConverterULong.write(value.`noEndpoint`, buf)
             FfiConverterULong.write(value.`tunWrite`, buf)
             FfiConverterULong.write(value.`udpSend`, buf)
+            FfiConverterULong.write(value.`queue`, buf)
     }
 }
 
