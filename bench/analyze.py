@@ -157,9 +157,9 @@ def summarize(raw):
 def markdown(raw, summ, command):
     m = raw["machine"]
     lines = [
-        f"Measured {raw['started']} with `{command}` ({raw['runs']} interleaved runs x {raw['secs']} s per direction,",
-        f"iperf3, one TCP stream) on {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}; each side's TUN fd opened by",
-        "the harness (IFF_TUN|IFF_NO_PI) and handed to the implementation, MTU 1420, veth between two namespaces.",
+        f"Measured {raw['started']} with `{command}` ({raw['runs']} interleaved runs x {raw['secs']} s per transfer: A→B, B→A,",
+        f"--bidir; iperf3, one TCP stream) on {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}; each side's TUN fd opened by",
+        "the harness (IFF_TUN|IFF_NO_PI) and handed to the implementation (GotaTun: see ¹), MTU 1420, veth between two namespaces.",
     ]
     if "loadavg_start" in m:
         lines.append(
@@ -213,7 +213,7 @@ def markdown(raw, summ, command):
         lines.append(f"- {r['label']}: {r['version'] or '?'}" + (f" ({len(r['errors'])} failed runs)" if r["errors"] else ""))
     lines += [
         "",
-        "How measured: medians over runs. syscalls/pkt = `perf stat -e raw_syscalls:sys_enter -p PID` over the",
+        "How measured: medians over runs (first table: the one-way transfers). syscalls/pkt = `perf stat -e raw_syscalls:sys_enter -p PID` over the",
         "steady middle of each transfer / (packets the process read from + wrote to its TUN, from the TUN's",
         "tx/rx counters); sender = the endpoint reading the bulk data from its TUN. datagrams/send syscall =",
         "packets read from the TUN at the sender (each becomes exactly one WireGuard datagram) / its",
