@@ -1,202 +1,176 @@
 package dev.ferrotun.android
 
-import android.net.ConnectivityManager
-import android.net.LinkProperties
-import android.net.Network
-import android.net.NetworkCapabilities
-import android.net.NetworkRequest
-import android.net.VpnService
-import android.util.Log
 import dev.ferrotun.FerrotunException
 import dev.ferrotun.SocketProtector
 import dev.ferrotun.Tunnel
 import dev.ferrotun.TunnelConfig
-import java.net.InetAddress
-import java.util.concurrent.Executors
-import java.util.concurrent.ScheduledFuture
-import java.util.concurrent.TimeUnit
 
 /**
- * Runs one Ferrotun [Tunnel] inside a [VpnService]:
+ * Runs one Ferrotun [Tunnel] inside a `VpnService`. On Android create it with
+ * `FerrotunVpn(service)` (see `AndroidVpnPlatform`); the logic here only
+ * talks to a [VpnPlatform], so it runs and is tested on a plain JVM.
  *
- * 1. builds the VPN interface from the [TunnelConfig]: its addresses, a route
- *    for every peer's allowed IPs, its DNS servers and search domains, its MTU;
- * 2. calls [VpnService.Builder.establish] and hands the fd to [Tunnel.start]
- *    with [android.os.ParcelFileDescriptor.detachFd] (the tunnel owns and closes it);
- * 3. protects the tunnel's UDP socket through [VpnService.protect];
- * 4. calls [Tunnel.networkChanged] when the device's non-VPN networks change
- *    (Wi-Fi to cellular, a new address), debounced, off the callback thread.
+ * [start] does, in this order:
+ * 1. resolves the peers' host-name endpoints ([resolver]), while the device's
+ *    own network still answers DNS: once the VPN is up, lookups would go into
+ *    a tunnel that is not running yet;
+ * 2. turns the resolved config into interface settings and hands them to a
+ *    fresh builder: addresses, routes, DNS servers and search domains, MTU,
+ *    `allowFamily` for families left to the system, `setMetered(false)`,
+ *    `setUnderlyingNetworks(null)`; the app's own builder settings last;
+ * 3. `establish()`es the interface and gives the fd to [Tunnel.start], which
+ *    owns it from then on and protects its UDP socket through
+ *    [VpnPlatform.protect];
+ * 4. watches the device's networks and calls `networkChanged()` after a
+ *    change (debounced, on its own thread).
  *
- * Call [start] and [stop] off the main thread: they do socket setup, maybe a
- * DNS lookup for host-name endpoints, and join threads.
- *
- * ```
- * class MyVpnService : VpnService() {
- *     private val vpn = FerrotunVpn(this)
- *     fun connect(text: String) = thread {
- *         val tunnel = vpn.start(parseWgQuick(text))
- *         runBlocking { while (true) { val event = tunnel.nextEvent() ?: break; Log.i("vpn", "$event") } }
- *     }
- *     override fun onRevoke() = vpn.stop()
- * }
- * ```
+ * All calls are thread-safe. [start] and [updateConfig] block (DNS, socket
+ * setup): call them off the main thread. [stop] is quick (it joins the
+ * tunnel's threads, a few milliseconds) and may be called from any thread,
+ * any number of times, also while [start] is running.
  */
-class FerrotunVpn(private val service: VpnService) : AutoCloseable {
-    private val lock = Any()
-    private var tunnel: Tunnel? = null
-    private var monitor: NetworkMonitor? = null
+class FerrotunVpn(
+    private val platform: VpnPlatform,
+    private val resolver: EndpointResolver = EndpointResolver.NONE,
+) : AutoCloseable {
+    /** Serializes [start] and [updateConfig]; never held by [stop]. */
+    private val configLock = Any()
 
-    /** The running tunnel, if any. */
-    val current: Tunnel? get() = synchronized(lock) { tunnel }
+    /** Guards [running] and [stops]; held only for field updates. */
+    private val stateLock = Any()
+    private var running: Running? = null
+
+    /** Bumped by every [stop], so that a [start] in progress notices it was cancelled. */
+    private var stops = 0L
+
+    private class Running(val session: TunnelSession, val monitor: NetworkMonitor)
+
+    /** The running session, if any. */
+    val current: TunnelSession? get() = synchronized(stateLock) { running?.session }
 
     /**
-     * Establishes the VPN interface for [config] and starts a tunnel on it.
-     * [customize] may adjust the builder further (allowed/disallowed apps,
-     * `setBlocking`, metered, ...) before `establish()`.
+     * Resolves, establishes and starts a tunnel for [config] (see the class
+     * doc for the steps). Blocks: call it off the main thread.
      *
-     * @throws FerrotunException when the tunnel cannot start (the interface is closed again).
-     * @throws IllegalStateException when a tunnel is already running or the
-     *   app is not (or no longer) the prepared VPN app (`establish()` returned null).
-     * @throws IllegalArgumentException when the config's addresses or routes are unusable for Android.
+     * @return the session: its events, stats, and the end of both.
+     * @throws FerrotunException when an endpoint does not resolve
+     *   ([FerrotunException.Resolve], nothing established then) or the tunnel
+     *   cannot start (the interface is closed again).
+     * @throws IllegalStateException when a tunnel is already running, when
+     *   [stop] was called while this start was in progress, or when
+     *   `establish()` returned null (the app is not the prepared VPN app:
+     *   call `VpnService.prepare()` first).
      */
-    fun start(
-        config: TunnelConfig,
-        session: String = "Ferrotun",
-        customize: VpnService.Builder.() -> Unit = {},
-    ): Tunnel {
-        synchronized(lock) {
-            check(tunnel == null) { "a tunnel is already running; stop() it first" }
-            val builder = service.Builder().setSession(session).setMtu(config.mtu?.toInt() ?: DEFAULT_MTU)
-            for (address in config.addresses) {
-                val (ip, prefix) = parsePrefix(address)
-                builder.addAddress(ip, prefix)
-            }
-            for (route in config.peers.flatMap { it.allowedIps }.distinct()) {
-                val (ip, prefix) = parsePrefix(route)
-                builder.addRoute(networkAddress(ip, prefix), prefix)
-            }
-            config.dns.forEach { builder.addDnsServer(it) }
-            config.dnsSearch.forEach { builder.addSearchDomain(it) }
-            builder.customize()
-
-            val pfd = builder.establish()
-                ?: throw IllegalStateException("establish() returned null: call VpnService.prepare() first")
-            // detachFd: the tunnel owns the fd from here on, and closes it on failure too.
-            val started = Tunnel.start(config, pfd.detachFd(), VpnServiceProtector(service))
-            tunnel = started
-            monitor = NetworkMonitor(service, started).also { it.register() }
-            return started
+    fun start(config: TunnelConfig, session: String = "Ferrotun"): TunnelSession = synchronized(configLock) {
+        val stopsAtStart = synchronized(stateLock) {
+            check(running == null) { "a tunnel is already running; stop() it first" }
+            stops
         }
+        val resolved = resolver.resolve(config)
+        checkNotStopped(stopsAtStart)
+        val fd = establish(resolved, session)
+        // The tunnel owns the fd from here on and closes it when start fails too.
+        val tunnel = Tunnel.start(resolved, fd, PlatformProtector(platform))
+        val started = TunnelSession(tunnel)
+        val monitor = NetworkMonitor(platform) { started.networkChanged() }
+        synchronized(stateLock) {
+            if (stops != stopsAtStart) {
+                started.close()
+                throw IllegalStateException("stop() was called while the tunnel was starting")
+            }
+            running = Running(started, monitor)
+        }
+        monitor.start()
+        started
     }
 
-    /** Stops the tunnel (closing the VPN interface) and the network monitoring. Idempotent. */
+    /**
+     * Applies a new config to the running tunnel: resolves its endpoints
+     * first, then updates the peers (unchanged peers keep their sessions).
+     *
+     * @throws FerrotunException for a bad config or unresolvable endpoint
+     *   (the tunnel keeps its old config then), or [FerrotunException.Stopped].
+     * @throws IllegalStateException when no tunnel is running.
+     */
+    fun updateConfig(config: TunnelConfig) = synchronized(configLock) {
+        val session = current ?: throw IllegalStateException("no tunnel is running")
+        val resolved = resolver.resolve(config)
+        session.updateConfig(resolved)
+    }
+
+    /**
+     * Stops the tunnel and the network watching. Idempotent, never blocks
+     * for long, safe from any thread (`onRevoke`, `onDestroy`, a UI thread),
+     * also while [start] or [updateConfig] runs: a start in progress then
+     * fails and leaves nothing running.
+     *
+     * Event consumers are not cut off: a coroutine looping on
+     * [TunnelSession.nextEvent] or collecting [TunnelSession.events] gets the
+     * remaining events, `Stopped`, and then its loop ends normally.
+     */
     fun stop() {
-        val (t, m) = synchronized(lock) {
-            val pair = tunnel to monitor
-            tunnel = null
-            monitor = null
-            pair
-        }
-        m?.unregister()
-        t?.let {
-            runCatching { it.stop() }.onFailure { e -> Log.w(TAG, "stop failed", e) }
-            it.close()
-        }
+        val stopped = synchronized(stateLock) {
+            stops++
+            running.also { running = null }
+        } ?: return
+        stopped.monitor.close()
+        stopped.session.stop()
     }
 
+    /** [stop]. The session's Rust object is freed when its event stream ends or the app closes it. */
     override fun close() = stop()
 
-    companion object {
-        private const val TAG = "Ferrotun"
+    private fun checkNotStopped(stopsAtStart: Long) = synchronized(stateLock) {
+        check(stops == stopsAtStart) { "stop() was called while the tunnel was starting" }
+    }
 
-        /** The wg-quick default MTU, used when the config has none. */
-        const val DEFAULT_MTU = 1420
-
-        /** Splits `"10.0.0.2/32"` (or a bare address) into the address and prefix length. */
-        fun parsePrefix(text: String): Pair<InetAddress, Int> {
-            val parts = text.trim().split('/', limit = 2)
-            val ip = InetAddress.getByName(parts[0])
-            val max = ip.address.size * 8
-            val prefix = parts.getOrNull(1)?.toIntOrNull() ?: max
-            require(prefix in 0..max) { "bad prefix length in $text" }
-            return ip to prefix
+    /** Builds the interface for [config] and establishes it; returns the detached TUN fd. */
+    private fun establish(config: TunnelConfig, session: String): Int {
+        val builder = platform.newInterface()
+        builder.setSession(session)
+        builder.setMtu(config.mtu?.toInt() ?: DEFAULT_MTU)
+        for (address in config.addresses) {
+            val (ip, prefix) = address.split('/')
+            builder.addAddress(ip, prefix.toInt())
         }
-
-        /** [ip] with the host bits cleared, as `VpnService.Builder.addRoute` requires. */
-        fun networkAddress(ip: InetAddress, prefix: Int): InetAddress {
-            val bytes = ip.address
-            for (i in bytes.indices) {
-                val keep = (prefix - i * 8).coerceIn(0, 8)
-                bytes[i] = (bytes[i].toInt() and (0xff shl (8 - keep))).toByte()
-            }
-            return InetAddress.getByAddress(bytes)
+        for (route in config.peers.flatMap { it.allowedIps }.distinct()) {
+            val (ip, prefix) = route.split('/')
+            builder.addRoute(ip, prefix.toInt())
         }
-    }
-}
-
-/** Protects sockets through [VpnService.protect], keeping tunnel traffic out of the tunnel. */
-class VpnServiceProtector(private val service: VpnService) : SocketProtector {
-    override fun protect(fd: Int): Boolean = service.protect(fd)
-}
-
-/**
- * Watches the device's non-VPN networks and calls [Tunnel.networkChanged]
- * when the set of networks or their addresses change. Changes are debounced
- * ([DEBOUNCE_MS]) and handled on a private thread, never on the
- * ConnectivityManager callback thread.
- */
-internal class NetworkMonitor(service: VpnService, private val tunnel: Tunnel) {
-    private val connectivity = service.getSystemService(ConnectivityManager::class.java)
-    private val executor = Executors.newSingleThreadScheduledExecutor { Thread(it, "ferrotun-netmon") }
-    private val networks = HashMap<Network, List<String>>()
-    private var baseline: Map<Network, List<String>>? = null
-    private var pending: ScheduledFuture<*>? = null
-
-    private val callback = object : ConnectivityManager.NetworkCallback() {
-        override fun onAvailable(network: Network) = update { networks.putIfAbsent(network, emptyList()) }
-
-        override fun onLinkPropertiesChanged(network: Network, properties: LinkProperties) =
-            update { networks[network] = properties.linkAddresses.map { it.toString() }.sorted() }
-
-        override fun onLost(network: Network) = update { networks.remove(network) }
-    }
-
-    fun register() {
-        val request = NetworkRequest.Builder()
-            .addCapability(NetworkCapabilities.NET_CAPABILITY_INTERNET)
-            .addCapability(NetworkCapabilities.NET_CAPABILITY_NOT_VPN)
-            .build()
-        connectivity.registerNetworkCallback(request, callback)
-    }
-
-    fun unregister() {
-        runCatching { connectivity.unregisterNetworkCallback(callback) }
-        executor.shutdownNow()
-    }
-
-    private fun update(change: () -> Unit) {
-        executor.execute {
-            change()
-            pending?.cancel(false)
-            pending = executor.schedule(::settle, DEBOUNCE_MS, TimeUnit.MILLISECONDS)
-        }
-    }
-
-    private fun settle() {
-        val snapshot = HashMap(networks)
-        val previous = baseline
-        baseline = snapshot
-        // The first settled snapshot is the state at start: nothing changed yet.
-        if (previous == null || previous == snapshot || snapshot.isEmpty()) return
-        try {
-            tunnel.networkChanged()
-        } catch (e: FerrotunException) {
-            // ProtectFailed stops the tunnel; the app sees TunnelEvent.Stopped with the reason.
-            Log.w("Ferrotun", "networkChanged failed: ${e.message}")
-        }
+        config.dns.forEach(builder::addDnsServer)
+        config.dnsSearch.forEach(builder::addSearchDomain)
+        builder.setMetered(false)
+        builder.followDefaultNetwork()
+        return builder.establish()
+            ?: throw IllegalStateException("establish() returned null: call VpnService.prepare() first")
     }
 
     companion object {
-        const val DEBOUNCE_MS = 500L
+        /**
+         * The MTU when the config has none: 1280, as the WireGuard Android and
+         * iOS apps use, the IPv6 minimum, which also fits the tunnel's own
+         * overhead (80 bytes over IPv6) on mobile links with small MTUs.
+         */
+        const val DEFAULT_MTU = 1280
     }
+}
+
+/** Resolves a config's host-name endpoints to addresses, before the VPN is up. */
+fun interface EndpointResolver {
+    /**
+     * [config] with every peer's endpoint as a numeric `address:port`.
+     *
+     * @throws FerrotunException.Resolve naming the peer's host when a name does not resolve.
+     */
+    fun resolve(config: TunnelConfig): TunnelConfig
+
+    companion object {
+        /** Leaves the config as it is. */
+        val NONE = EndpointResolver { it }
+    }
+}
+
+/** Protects sockets through [VpnPlatform.protect], keeping the tunnel's own traffic out of the tunnel. */
+private class PlatformProtector(private val platform: VpnPlatform) : SocketProtector {
+    override fun protect(fd: Int): Boolean = platform.protect(fd)
 }
