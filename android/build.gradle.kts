@@ -30,7 +30,9 @@ plugins {
 // kotlin-android plugin unless the app opted out with android.builtInKotlin=false.
 val agpHasBuiltInKotlin = androidComponents.pluginVersion.major >= 9 &&
     providers.gradleProperty("android.builtInKotlin").orNull != "false"
-if (!agpHasBuiltInKotlin) apply(plugin = "org.jetbrains.kotlin.android")
+if (!agpHasBuiltInKotlin && !pluginManager.hasPlugin("org.jetbrains.kotlin.android")) {
+    apply(plugin = "org.jetbrains.kotlin.android")
+}
 
 /** The ABIs libferrotun.so is built for; build-rust.sh maps them to Rust targets. */
 val rustAbis = listOf("arm64-v8a", "armeabi-v7a", "x86_64", "x86")
