@@ -60,6 +60,7 @@ fn peer(
         endpoint: endpoint.map(|e| Endpoint::Addr(addr(e))),
         allowed_ips: allowed.iter().map(|a| a.parse().unwrap()).collect(),
         persistent_keepalive: keepalive,
+        resolved_endpoint: None,
     }
 }
 

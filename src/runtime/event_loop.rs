@@ -197,6 +197,14 @@ impl EventLoop {
                     public_key,
                     endpoint,
                 },
+                Event::PeerUnreachable {
+                    public_key,
+                    unanswered_for,
+                } => TunnelEvent::PeerUnreachable {
+                    public_key,
+                    unanswered_for,
+                },
+                Event::PeerReachable { public_key } => TunnelEvent::PeerReachable { public_key },
             };
             self.emit(event);
         }
