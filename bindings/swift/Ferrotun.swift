@@ -3442,9 +3442,12 @@ public func toWgQuick(config: TunnelConfig)throws  -> String  {
  * The options for Android's `VpnService.Builder`: unrouted families left to
  * the system, the OS blocks a family without address or route, no address
  * needed per family, IPv6 prefixes unchanged, MTU 1280 by default.
+ *
+ * # Errors
+ * Only [`FerrotunError::Internal`] (every export can throw; none is expected).
  */
-public func androidSettingsOptions() -> SettingsOptions  {
-    return try!  FfiConverterTypeSettingsOptions_lift(try! rustCall() {
+public func androidSettingsOptions()throws  -> SettingsOptions  {
+    return try  FfiConverterTypeSettingsOptions_lift(try rustCallWithError(FfiConverterTypeFerrotunError_lift) {
         uniffiCallStatus in
     uniffi_ferrotun_fn_func_android_settings_options(uniffiCallStatus
     )
@@ -3455,9 +3458,12 @@ public func androidSettingsOptions() -> SettingsOptions  {
  * left to the system, blocking needs a default route, every family with
  * routes needs an address (placeholder if the config has none), IPv6
  * prefixes clamped to /120, MTU 1280 by default.
+ *
+ * # Errors
+ * Only [`FerrotunError::Internal`] (every export can throw; none is expected).
  */
-public func appleSettingsOptions() -> SettingsOptions  {
-    return try!  FfiConverterTypeSettingsOptions_lift(try! rustCall() {
+public func appleSettingsOptions()throws  -> SettingsOptions  {
+    return try  FfiConverterTypeSettingsOptions_lift(try rustCallWithError(FfiConverterTypeFerrotunError_lift) {
         uniffiCallStatus in
     uniffi_ferrotun_fn_func_apple_settings_options(uniffiCallStatus
     )
@@ -3519,10 +3525,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrotun_checksum_func_to_wg_quick() != 44981) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrotun_checksum_func_android_settings_options() != 5880) {
+    if (uniffi_ferrotun_checksum_func_android_settings_options() != 14016) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrotun_checksum_func_apple_settings_options() != 27145) {
+    if (uniffi_ferrotun_checksum_func_apple_settings_options() != 56556) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrotun_checksum_func_interface_settings() != 35131) {

@@ -181,18 +181,28 @@ impl From<settings::InterfaceSettings> for InterfaceSettings {
 /// The options for Android's `VpnService.Builder`: unrouted families left to
 /// the system, the OS blocks a family without address or route, no address
 /// needed per family, IPv6 prefixes unchanged, MTU 1280 by default.
+///
+/// # Errors
+/// Only [`FerrotunError::Internal`] (every export can throw; none is expected).
 #[uniffi::export]
-pub fn android_settings_options() -> SettingsOptions {
-    settings::SettingsOptions::android().into()
+pub fn android_settings_options() -> Result<SettingsOptions, FerrotunError> {
+    guard("androidSettingsOptions", || {
+        Ok(settings::SettingsOptions::android().into())
+    })
 }
 
 /// The options for Apple's `NEPacketTunnelNetworkSettings`: unrouted families
 /// left to the system, blocking needs a default route, every family with
 /// routes needs an address (placeholder if the config has none), IPv6
 /// prefixes clamped to /120, MTU 1280 by default.
+///
+/// # Errors
+/// Only [`FerrotunError::Internal`] (every export can throw; none is expected).
 #[uniffi::export]
-pub fn apple_settings_options() -> SettingsOptions {
-    settings::SettingsOptions::apple().into()
+pub fn apple_settings_options() -> Result<SettingsOptions, FerrotunError> {
+    guard("appleSettingsOptions", || {
+        Ok(settings::SettingsOptions::apple().into())
+    })
 }
 
 /// What the OS must be told about the tunnel interface for `config`:

@@ -944,10 +944,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrotun_checksum_func_to_wg_quick() and 0xFFFF) != 44981) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrotun_checksum_func_android_settings_options() and 0xFFFF) != 5880) {
+    if ((lib.uniffi_ferrotun_checksum_func_android_settings_options() and 0xFFFF) != 14016) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrotun_checksum_func_apple_settings_options() and 0xFFFF) != 27145) {
+    if ((lib.uniffi_ferrotun_checksum_func_apple_settings_options() and 0xFFFF) != 56556) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrotun_checksum_func_interface_settings() and 0xFFFF) != 35131) {
@@ -4276,9 +4276,13 @@ public object FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer<List<Pee
          * The options for Android's `VpnService.Builder`: unrouted families left to
          * the system, the OS blocks a family without address or route, no address
          * needed per family, IPv6 prefixes unchanged, MTU 1280 by default.
-         */ fun `androidSettingsOptions`(): SettingsOptions {
+         *
+         * # Errors
+         * Only [`FerrotunError::Internal`] (every export can throw; none is expected).
+         */
+    @Throws(FerrotunException::class) fun `androidSettingsOptions`(): SettingsOptions {
             return FfiConverterTypeSettingsOptions.lift(
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(FerrotunException) { _status ->
     UniffiLib.uniffi_ferrotun_fn_func_android_settings_options(
     
         _status)
@@ -4292,9 +4296,13 @@ public object FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer<List<Pee
          * left to the system, blocking needs a default route, every family with
          * routes needs an address (placeholder if the config has none), IPv6
          * prefixes clamped to /120, MTU 1280 by default.
-         */ fun `appleSettingsOptions`(): SettingsOptions {
+         *
+         * # Errors
+         * Only [`FerrotunError::Internal`] (every export can throw; none is expected).
+         */
+    @Throws(FerrotunException::class) fun `appleSettingsOptions`(): SettingsOptions {
             return FfiConverterTypeSettingsOptions.lift(
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(FerrotunException) { _status ->
     UniffiLib.uniffi_ferrotun_fn_func_apple_settings_options(
     
         _status)
