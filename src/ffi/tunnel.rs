@@ -390,6 +390,7 @@ impl Tunnel {
                     .clone()
                     .map(|b| b as Arc<dyn runtime::SocketProtector>),
                 framing: framing.unwrap_or_default().into(),
+                resolver: None,
             };
             let inner = runtime::Tunnel::start(config, tun, options)
                 .map_err(|e| with_protect_reason(e, bridge.as_deref()))?;

@@ -588,7 +588,18 @@ impl Node {
     /// name (the runtime resolves in the background). Returns false for an
     /// unknown peer. The config's own endpoint is a trusted source; this is
     /// not roaming, which follows authenticated packets only.
-    pub fn set_resolved_endpoint(&mut self, public_key: &PublicKey, addr: SocketAddr) -> bool {
+    ///
+    /// The peer moves to `addr` when it had no endpoint yet, or when the
+    /// answer differs from the previous resolution (the name now points
+    /// elsewhere); an unchanged answer leaves an endpoint learned by roaming
+    /// alone. On a move, a handshake starts at once.
+    pub fn set_resolved_endpoint(
+        &mut self,
+        public_key: &PublicKey,
+        addr: SocketAddr,
+        now: Instant,
+        net: &mut impl DatagramSink,
+    ) -> bool {
         let Some(peer) = self
             .by_key
             .get(public_key)
@@ -596,7 +607,7 @@ impl Node {
         else {
             return false;
         };
-        peer.config.resolved_endpoint = Some(addr);
+        let previous = peer.config.resolved_endpoint.replace(addr);
         if let Some(config) = self
             .config
             .peers
@@ -605,15 +616,32 @@ impl Node {
         {
             config.resolved_endpoint = Some(addr);
         }
-        if peer.endpoint != Some(addr) {
-            tracing::debug!(endpoint = %addr, "peer endpoint re-resolved");
+        let moved = peer.endpoint.is_none() || previous != Some(addr);
+        if moved && peer.endpoint != Some(addr) {
+            tracing::debug!(endpoint = %addr, "peer endpoint resolved");
             peer.endpoint = Some(addr);
             self.events.push_back(Event::EndpointChanged {
                 public_key: *public_key,
                 endpoint: addr,
             });
+            peer.force_handshake(net, now);
         }
         true
+    }
+
+    /// Peers whose endpoint is a host name that has no address yet.
+    pub fn unresolved_peers(&self) -> Vec<(PublicKey, crate::config::Endpoint)> {
+        self.order
+            .iter()
+            .map(|id| &self.peers[id])
+            .filter(|p| p.endpoint.is_none())
+            .filter_map(|p| match &p.config.endpoint {
+                Some(e @ crate::config::Endpoint::Host { .. }) => {
+                    Some((p.config.public_key, e.clone()))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// After a network change: a fresh handshake with every peer that has an endpoint.

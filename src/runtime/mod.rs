@@ -7,6 +7,7 @@
 //! channel) and one event-loop thread (a tokio current-thread runtime owning
 //! the node, the UDP socket, the timers and the TUN writes).
 
+mod background_resolve;
 mod budget;
 mod event_loop;
 
@@ -19,6 +20,7 @@ pub use budget::{BUFFER_BUDGET_BYTES, MAX_BATCH};
 
 use crate::batch::PacketBatch;
 use crate::gso::GsoQueue;
+use crate::io::resolve::{DEFAULT_RETRY, Resolver, SystemResolver};
 use crate::io::tun::{TunReader, TunWriter};
 use crate::io::udp::UdpIo;
 use crate::node::{Node, NodeOptions};
@@ -52,6 +54,10 @@ pub struct TunnelOptions {
     pub protector: Option<Arc<dyn SocketProtector>>,
     /// TUN framing; raw IP unless on Apple utun.
     pub framing: TunFraming,
+    /// Resolves host-name endpoints in the background (after start when a
+    /// peer has no `resolved_endpoint`, after network changes, and when a
+    /// peer stops answering). `None`: the system resolver.
+    pub resolver: Option<Arc<dyn Resolver>>,
 }
 
 /// Something the app may want to show or react to.
@@ -236,6 +242,12 @@ impl Tunnel {
             .map_err(io_error("starting the TUN reader"))?;
 
         let (command_tx, command_rx) = tokio::sync::mpsc::unbounded_channel();
+        let resolver = options
+            .resolver
+            .clone()
+            .unwrap_or_else(|| Arc::new(SystemResolver));
+        let background_resolver =
+            background_resolve::BackgroundResolver::new(resolver, DEFAULT_RETRY, &command_tx);
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(event_loop::EVENT_QUEUE);
         let final_event = Arc::new(Mutex::new(None));
         let port = udp.local_port();
@@ -251,6 +263,7 @@ impl Tunnel {
             event_tx,
             final_event.clone(),
             protect,
+            background_resolver,
         );
         let panic_slot = final_event.clone();
         let loop_thread = std::thread::Builder::new()
@@ -314,8 +327,9 @@ impl Tunnel {
         self.request(|reply| Command::UpdateConfig(config, reply))?
     }
 
-    /// Rebinds the UDP socket (protecting it again) and re-handshakes every
-    /// peer. If the new socket cannot be protected the tunnel stops.
+    /// Rebinds the UDP socket (protecting it again), re-handshakes every
+    /// peer and resolves host-name endpoints again in the background. If the
+    /// new socket cannot be protected the tunnel stops.
     ///
     /// # Errors
     /// Socket or protect failures, or a stopped tunnel.
@@ -332,11 +346,7 @@ impl Tunnel {
     /// The fd cannot be used (it is closed then; the tunnel keeps the old
     /// one), or a stopped tunnel.
     pub fn swap_tun(&self, tun: OwnedFd) -> Result<(), RuntimeError> {
-        let _ = tun;
-        Err(RuntimeError::Io {
-            context: "swapping the TUN fd",
-            source: std::io::Error::new(std::io::ErrorKind::Unsupported, "not implemented yet"),
-        })
+        self.request(|reply| Command::SwapTun(tun, reply))?
     }
 
     /// A snapshot of the counters.
