@@ -316,7 +316,13 @@ fn read_loop(
                 Err(_) => return ReaderExit::Stopped,
             },
         };
-        let drained = match fill(fd.as_fd(), framing, max_packet, &mut batch, &mut logged_errors) {
+        let drained = match fill(
+            fd.as_fd(),
+            framing,
+            max_packet,
+            &mut batch,
+            &mut logged_errors,
+        ) {
             Fill::Done { drained } => drained,
             Fill::Failed(e) => return ReaderExit::Failed(e),
         };

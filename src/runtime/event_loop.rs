@@ -15,8 +15,8 @@ use std::time::{Instant, SystemTime};
 use quinn_udp::RecvMeta;
 use tokio::sync::mpsc;
 
-use super::budget::{RECV_BUFFER_LEN, RECV_BUFFERS, TUN_WRITE_BYTES, TUN_WRITE_PACKETS};
 use super::background_resolve::{BackgroundResolver, Resolved};
+use super::budget::{RECV_BUFFER_LEN, RECV_BUFFERS, TUN_WRITE_BYTES, TUN_WRITE_PACKETS};
 use super::{RuntimeError, TunnelEvent, TunnelStats};
 use crate::batch::PacketBatch;
 use crate::config::TunnelConfig;
@@ -341,7 +341,8 @@ impl EventLoop {
                     return Err(error);
                 }
                 // The new network may answer differently (e.g. DNS64 on an IPv6-only one).
-                for (public_key, endpoint) in crate::io::resolve::host_endpoints(self.node.config()) {
+                for (public_key, endpoint) in crate::io::resolve::host_endpoints(self.node.config())
+                {
                     self.resolver.request(public_key, endpoint);
                 }
             }

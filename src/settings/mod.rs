@@ -14,6 +14,9 @@
 //! - routed by no peer: left to the system or blocked, as
 //!   [`SettingsOptions::unrouted_family`] says.
 
+#[cfg(test)]
+mod tests;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
