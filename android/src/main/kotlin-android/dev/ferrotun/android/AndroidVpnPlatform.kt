@@ -9,10 +9,15 @@ import android.net.VpnService
 import android.os.Build
 import android.system.OsConstants
 import android.util.Log
+import dev.ferrotun.SettingsOptions
+import dev.ferrotun.androidSettingsOptions
 import java.util.concurrent.ConcurrentHashMap
 
 /**
- * A [FerrotunVpn] for [service]. [customize] runs on every
+ * A [FerrotunVpn] for [service]. [options] are the core's settings options
+ * (e.g. `androidSettingsOptions().copy(unroutedFamily = UnroutedFamily.BLOCK)`
+ * to block, rather than leave to the system, an address family no peer
+ * routes). [customize] runs on every
  * `VpnService.Builder` right before `establish()` (also when [FerrotunVpn.updateConfig]
  * re-establishes), after Ferrotun's own settings, so it can add to them or
  * override them: allowed or disallowed apps, `setBlocking`, `setMetered(true)`,
@@ -26,8 +31,9 @@ import java.util.concurrent.ConcurrentHashMap
  */
 fun FerrotunVpn(
     service: VpnService,
+    options: SettingsOptions = androidSettingsOptions(),
     customize: VpnService.Builder.() -> Unit = {},
-): FerrotunVpn = FerrotunVpn(AndroidVpnPlatform(service, customize))
+): FerrotunVpn = FerrotunVpn(AndroidVpnPlatform(service, customize), options)
 
 /** [VpnPlatform] on a real [VpnService]: its builder, `protect`, and the ConnectivityManager. */
 class AndroidVpnPlatform(

@@ -101,6 +101,18 @@ class TunnelSession internal constructor(private val tunnel: Tunnel) : AutoClose
     }
 
     /**
+     * Moves the tunnel onto the fd that [newFd] returns ([Tunnel.swapTun],
+     * which owns that fd from then on, also when it throws). [newFd] runs
+     * only while the tunnel object is alive, so a fd is never created for a
+     * freed tunnel and left open.
+     *
+     * @throws FerrotunException.Stopped when the tunnel has stopped.
+     */
+    internal fun swapTun(newFd: () -> Int) {
+        withTunnel { it.swapTun(newFd()) } ?: throw FerrotunException.Stopped()
+    }
+
+    /**
      * Lets go of the session: stops the tunnel, and the Rust object is freed
      * as soon as no call is in flight. A consumer still looping on
      * [nextEvent] then gets `null`, possibly before `Stopped`. Call it when
