@@ -101,7 +101,12 @@ class FerrotunVpn(
             }
             running = Running(started, monitor, session).also { it.settings = settings }
         }
-        monitor.start()
+        try {
+            monitor.start()
+        } catch (e: RuntimeException) {
+            stop()
+            throw e
+        }
         started
     }
 

@@ -22,6 +22,7 @@ internal class NetworkMonitor(
 ) : NetworkListener, AutoCloseable {
     private val lock = Any()
     private var closed = false // guarded by lock
+    private var watching = false // guarded by lock
     private val executor = Executors.newSingleThreadScheduledExecutor { Thread(it, "ferrotun-netmon").apply { isDaemon = true } }
 
     // Touched only on the executor's thread.
@@ -29,7 +30,14 @@ internal class NetworkMonitor(
     private var baseline: Map<Any, List<String>>? = null
     private var pending: ScheduledFuture<*>? = null
 
-    fun start() = platform.watchNetworks(this)
+    /** Starts watching; does nothing once [close]d (a stop() that raced the start). */
+    fun start() {
+        synchronized(lock) {
+            if (closed || watching) return
+            watching = true
+            platform.watchNetworks(this)
+        }
+    }
 
     override fun onAvailable(network: Any) = update { networks.putIfAbsent(network, emptyList()) }
 
@@ -40,11 +48,12 @@ internal class NetworkMonitor(
 
     /** Stops watching. Idempotent; callbacks arriving later are ignored. */
     override fun close() {
-        synchronized(lock) {
+        val wasWatching = synchronized(lock) {
             if (closed) return
             closed = true
+            watching
         }
-        runCatching { platform.unwatchNetworks(this) }.onFailure { platform.warn("unregistering the network callback failed", it) }
+        if (wasWatching) runCatching { platform.unwatchNetworks(this) }.onFailure { platform.warn("unregistering the network callback failed", it) }
         executor.shutdownNow()
     }
 

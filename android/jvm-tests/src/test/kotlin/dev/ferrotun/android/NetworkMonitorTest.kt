@@ -65,6 +65,16 @@ class NetworkMonitorTest {
     }
 
     @Test
+    fun `a monitor closed before it started never registers a callback`() {
+        val platform = RecordingPlatform()
+        val monitor = NetworkMonitor(platform) { throw AssertionError("no change expected") }
+        monitor.close()
+        monitor.start()
+        assertEquals(0, platform.listeners.size)
+        assertEquals(0, platform.unwatched.size)
+    }
+
+    @Test
     fun `a burst of callbacks for one switch makes one change after the debounce`() {
         val platform = RecordingPlatform()
         val changes = AtomicInteger()
@@ -113,7 +123,7 @@ class NetworkMonitorTest {
             assertEquals(1, platform.protectedFds.size)
             val listener = platform.listeners.single()
             listener.onAvailable(wifi)
-            Thread.sleep(NetworkMonitor.DEBOUNCE_MS + 300)
+            Thread.sleep(NetworkMonitor.DEBOUNCE_MS + 1_000) // the state at start settles
             listener.onAvailable(cellular)
             listener.onLost(wifi)
             assertTrue(eventually(10_000) { platform.protectedFds.size == 2 }, "networkChanged() did not rebind")

@@ -23,6 +23,9 @@ class RecordingPlatform : VpnPlatform, AutoCloseable {
     /** Whether `establish()` succeeds; false plays an app that is not the prepared VPN app. */
     @Volatile var prepared = true
 
+    /** Runs inside every `establish()`, after the interface exists (to race it with stop()). */
+    @Volatile var afterEstablish: () -> Unit = {}
+
     /** The newest interface's app end. */
     val tun: FakeTun get() = tuns.last()
 
@@ -57,6 +60,7 @@ class RecordingPlatform : VpnPlatform, AutoCloseable {
         if (!prepared) return null
         val tun = FakeTun()
         tuns += tun
+        afterEstablish()
         return tun.tunFd
     }
 

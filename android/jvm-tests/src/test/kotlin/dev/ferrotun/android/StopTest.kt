@@ -158,6 +158,49 @@ class StopTest {
         }
     }
 
+    @Test
+    fun `stop during start's resolution fails the start before anything is established`() {
+        RecordingPlatform().use { platform ->
+            lateinit var vpn: FerrotunVpn
+            var stopDuringResolve = true
+            vpn = FerrotunVpn(platform, resolver = EndpointResolver { config ->
+                if (stopDuringResolve) vpn.stop()
+                config
+            })
+            val error = assertThrows<IllegalStateException> { vpn.start(config()) }
+            assertTrue("stop() was called" in error.message!!, error.message)
+            assertEquals(0, platform.interfaces.size)
+            assertNull(vpn.current)
+            stopDuringResolve = false
+            vpn.start(config()) // and the helper is usable again
+            vpn.stop()
+        }
+    }
+
+    @Test
+    fun `stop right after establish fails the start, closes the new interface and registers no network callback`() {
+        RecordingPlatform().use { platform ->
+            val vpn = FerrotunVpn(platform)
+            platform.afterEstablish = { vpn.stop() }
+            assertThrows<IllegalStateException> { vpn.start(config()) }
+            assertNull(vpn.current)
+            assertEquals(1, platform.tuns.size)
+            // The tunnel took the fd and closed it: the interface is gone.
+            assertTrue(eventuallyClosed(platform.tun), "the established TUN fd is still open")
+            assertEquals(0, platform.listeners.size - platform.unwatched.size, "a network callback was left registered")
+        }
+    }
+
+    private fun eventuallyClosed(tun: dev.ferrotun.FakeTun): Boolean {
+        val packet = dev.ferrotun.Packets.udp4("10.99.3.1", "10.99.3.2", 1, 2, byteArrayOf(1))
+        val deadline = System.nanoTime() + 5_000_000_000
+        while (System.nanoTime() < deadline) {
+            if (!tun.send(packet)) return true
+            Thread.sleep(10)
+        }
+        return false
+    }
+
     private fun stopFromAnotherThread(vpn: FerrotunVpn) {
         var failure: Throwable? = null
         thread { runCatching { vpn.stop() }.onFailure { failure = it } }.join(10_000)
