@@ -174,6 +174,8 @@ impl TunReader {
         batches: mpsc::Sender<PacketBatch>,
     ) -> io::Result<Self> {
         let (wake, wake_rx) = UnixStream::pair()?;
+        // Neither end may block: the event loop writes wake-ups, the reader drains them.
+        wake.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
         let (swaps, swap_rx) = std_mpsc::channel();
         let thread = std::thread::Builder::new()
