@@ -326,6 +326,12 @@ fn read_loop(
             &mut logged_errors,
         ) {
             Fill::Done { drained } => drained,
+            // The OS may tear the old interface down once the new one is up:
+            // with a swap pending, an ended old fd is simply done.
+            Fill::Failed(e) if pending.is_some() => {
+                tracing::debug!(error = %e, "old TUN fd ended during a swap");
+                true
+            }
             Fill::Failed(e) => return ReaderExit::Failed(e),
         };
         let idle = batch.is_empty();
