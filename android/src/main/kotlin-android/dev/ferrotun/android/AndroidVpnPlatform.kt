@@ -17,11 +17,11 @@ import java.util.concurrent.ConcurrentHashMap
  * A [FerrotunVpn] for [service]. [options] are the core's settings options
  * (e.g. `androidSettingsOptions().copy(unroutedFamily = UnroutedFamily.BLOCK)`
  * to block, rather than leave to the system, an address family no peer
- * routes). [customize] runs on every
- * `VpnService.Builder` right before `establish()` (also when [FerrotunVpn.updateConfig]
- * re-establishes), after Ferrotun's own settings, so it can add to them or
- * override them: allowed or disallowed apps, `setBlocking`, `setMetered(true)`,
- * `setConfigureIntent`, an HTTP proxy.
+ * routes). [customize] runs on every `VpnService.Builder` right before
+ * `establish()` (also when [FerrotunVpn.updateConfig] re-establishes), after
+ * Ferrotun's own settings, so it can add to them or override them: allowed or
+ * disallowed apps, `setBlocking`, `setMetered(true)`, `setConfigureIntent`,
+ * an HTTP proxy.
  *
  * ```
  * class MyVpnService : VpnService() {
@@ -61,7 +61,12 @@ class AndroidVpnPlatform(
             .addCapability(NetworkCapabilities.NET_CAPABILITY_NOT_VPN)
             .build()
         callbacks[listener] = callback
-        connectivity.registerNetworkCallback(request, callback)
+        try {
+            connectivity.registerNetworkCallback(request, callback)
+        } catch (e: RuntimeException) {
+            callbacks.remove(listener) // never registered: nothing to unregister later
+            throw e
+        }
     }
 
     override fun unwatchNetworks(listener: NetworkListener) {

@@ -38,8 +38,9 @@ import dev.ferrotun.resolveEndpoints
  *
  * All calls are thread-safe. [start] and [updateConfig] block (DNS, socket
  * setup): call them off the main thread. [stop] is quick (it joins the
- * tunnel's threads, a few milliseconds) and may be called from any thread,
- * any number of times, also while [start] is running.
+ * tunnel's threads, and a network rebind already running, normally
+ * milliseconds) and may be called from any thread, any number of times,
+ * also while [start] is running.
  */
 class FerrotunVpn(
     private val platform: VpnPlatform,
@@ -93,13 +94,14 @@ class FerrotunVpn(
         // The tunnel owns the fd from here on and closes it when start fails too.
         val tunnel = Tunnel.start(resolved, fd, PlatformProtector(platform))
         val started = TunnelSession(tunnel)
-        val monitor = NetworkMonitor(platform) { started.networkChanged() }
-        synchronized(stateLock) {
+        val monitor = synchronized(stateLock) {
             if (stops != stopsAtStart) {
                 started.close()
                 throw IllegalStateException("stop() was called while the tunnel was starting")
             }
+            val monitor = NetworkMonitor(platform) { started.networkChanged() }
             running = Running(started, monitor, session).also { it.settings = settings }
+            monitor
         }
         try {
             monitor.start()

@@ -46,15 +46,25 @@ internal class NetworkMonitor(
 
     override fun onLost(network: Any) = update { networks.remove(network) }
 
-    /** Stops watching. Idempotent; callbacks arriving later are ignored. */
+    /**
+     * Stops watching. Idempotent; callbacks arriving later are ignored, and a
+     * rebind already running is waited for (at most [CLOSE_WAIT_MS]).
+     */
     override fun close() {
         val wasWatching = synchronized(lock) {
             if (closed) return
             closed = true
             watching
         }
-        if (wasWatching) runCatching { platform.unwatchNetworks(this) }.onFailure { platform.warn("unregistering the network callback failed", it) }
+        if (wasWatching) {
+            runCatching { platform.unwatchNetworks(this) }
+                .onFailure { platform.warn("unregistering the network callback failed", it) }
+        }
         executor.shutdownNow()
+        // A rebind already running finishes first (bounded), so none runs after close() returns.
+        if (!executor.awaitTermination(CLOSE_WAIT_MS, TimeUnit.MILLISECONDS)) {
+            platform.warn("a networkChanged() call still runs after ${CLOSE_WAIT_MS} ms")
+        }
     }
 
     private fun update(change: () -> Unit) {
@@ -90,5 +100,8 @@ internal class NetworkMonitor(
     companion object {
         /** Android reports one switch as several callbacks within a few hundred ms. */
         const val DEBOUNCE_MS = 500L
+
+        /** How long [close] waits for a running rebind (which joins the tunnel's event loop, normally milliseconds). */
+        const val CLOSE_WAIT_MS = 2_000L
     }
 }
