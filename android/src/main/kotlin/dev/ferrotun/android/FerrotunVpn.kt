@@ -36,6 +36,11 @@ import dev.ferrotun.resolveEndpoints
  * [updateConfig] resolves, updates the peers and, when the settings changed,
  * establishes a new interface and swaps the tunnel onto it. [stop] ends it all.
  *
+ * In `VpnService.onRevoke()` the system has already deactivated the interface
+ * (the user turned the VPN off, or another VPN app took over): call [stop],
+ * then `super.onRevoke()`, which stops the service. Call [stop] in
+ * `onDestroy()` too.
+ *
  * All calls are thread-safe. [start] and [updateConfig] block (DNS, socket
  * setup): call them off the main thread. [stop] is quick (it joins the
  * tunnel's threads, and a network rebind already running, normally

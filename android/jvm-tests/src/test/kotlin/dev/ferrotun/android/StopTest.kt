@@ -5,6 +5,7 @@ import dev.ferrotun.PeerConfig
 import dev.ferrotun.TunnelConfig
 import dev.ferrotun.TunnelEvent
 import dev.ferrotun.generatePrivateKey
+import dev.ferrotun.openFdCount
 import dev.ferrotun.publicKey
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.CyclicBarrier
@@ -46,7 +47,9 @@ class StopTest {
     fun `stop while a coroutine loops on nextEvent ends the loop normally, 100 times in a row`() = runBlocking {
         RecordingPlatform().use { platform ->
             val vpn = FerrotunVpn(platform)
-            repeat(100) { round ->
+            var fdsBefore = 0
+            repeat(101) { round ->
+                if (round == 1) fdsBefore = openFdCount() // after one round has set up JNA, logging, the cleaner
                 val session = vpn.start(config())
                 val looping = CompletableDeferred<Unit>()
                 val loop = async(Dispatchers.IO) {
@@ -67,8 +70,21 @@ class StopTest {
                 assertTrue(seen.first() is TunnelEvent.Started, "round $round: $seen")
                 assertTrue(session.isFreed, "round $round: the Rust object outlived the end of its events")
                 assertNull(session.nextEvent(), "nextEvent after the end")
+                platform.tun.close()
             }
+            // Every round's TUN fd and UDP socket are closed again: nothing outlives the end of the events.
+            assertTrue(eventually { openFdCount() <= fdsBefore }, "fds: $fdsBefore before, ${openFdCount()} after 100 rounds")
         }
+    }
+
+    private fun eventually(condition: () -> Boolean): Boolean {
+        val deadline = System.nanoTime() + 5_000_000_000
+        while (!condition()) {
+            if (System.nanoTime() > deadline) return false
+            System.gc()
+            Thread.sleep(50)
+        }
+        return true
     }
 
     @Test
