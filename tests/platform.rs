@@ -201,7 +201,7 @@ enum Initially {
     ResolvedTo(SocketAddr),
 }
 
-fn named_pair(resolver: Arc<ScriptedResolver>, initially: Initially) -> NamedPair {
+fn named_pair(resolver: Arc<dyn Resolver>, initially: Initially) -> NamedPair {
     let key_a = PrivateKey::generate();
     let key_b = PrivateKey::generate();
     let peer = |key: &PrivateKey, allowed: &[&str]| PeerConfig {
@@ -426,6 +426,59 @@ fn unanswered_handshakes_report_the_peer_and_resolve_it_again() {
         &pair.a_app,
         &pair.b_app,
         &[packet_for(2, 100, false, true)],
+        1,
+    );
+}
+
+/// A resolver whose first lookup waits until the test lets it answer.
+struct GatedResolver {
+    answer: Mutex<SocketAddr>,
+    gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    lookups: Mutex<usize>,
+}
+
+impl Resolver for GatedResolver {
+    fn lookup(&self, _host: &str, _port: u16) -> io::Result<Vec<SocketAddr>> {
+        *self.lookups.lock().unwrap() += 1;
+        // The answer as of the start of the lookup, like DNS on the old network.
+        let answer = *self.answer.lock().unwrap();
+        let gate = self.gate.lock().unwrap().take();
+        if let Some(gate) = gate {
+            let _ = gate.recv_timeout(Duration::from_secs(10));
+        }
+        Ok(vec![answer])
+    }
+}
+
+#[test]
+fn a_network_change_during_a_lookup_resolves_again_after_it() {
+    let (open, gate) = std::sync::mpsc::channel();
+    let stale = SocketAddr::from(([127, 0, 0, 1], 9));
+    let gated = Arc::new(GatedResolver {
+        answer: Mutex::new(stale),
+        gate: Mutex::new(Some(gate)),
+        lookups: Mutex::new(0),
+    });
+    // A resolves B's name in the background and the first lookup hangs.
+    let pair = named_pair(gated.clone(), Initially::Unresolved);
+    wait_until("the first lookup", Duration::from_secs(5), || {
+        *gated.lookups.lock().unwrap() == 1
+    });
+    // The network changes while it hangs; then the first lookup answers stale.
+    pair.a.network_changed().unwrap();
+    *gated.answer.lock().unwrap() = pair.b_addr;
+    open.send(()).unwrap();
+    // The second lookup, asked for during the first, runs after it.
+    events_until(
+        &pair.a,
+        Duration::from_secs(5),
+        |e| matches!(e, TunnelEvent::EndpointChanged { endpoint, .. } if *endpoint == pair.b_addr),
+    );
+    assert_eq!(*gated.lookups.lock().unwrap(), 2);
+    transfer(
+        &pair.a_app,
+        &pair.b_app,
+        &[packet_for(1, 100, false, true)],
         1,
     );
 }

@@ -310,6 +310,26 @@ mod tests {
     }
 
     #[test]
+    fn a_resolved_endpoint_must_be_an_address() {
+        let mut ffi = sample();
+        ffi.peers[0].endpoint = Some("vpn.example.com:51820".into());
+        ffi.peers[0].resolved_endpoint = Some("[64:ff9b::c000:201]:51820".into());
+        let core = config::TunnelConfig::try_from(ffi.clone()).unwrap();
+        assert_eq!(
+            core.peers[0].initial_endpoint(),
+            Some("[64:ff9b::c000:201]:51820".parse().unwrap())
+        );
+        assert_eq!(TunnelConfig::from(&core).peers, ffi.peers, "round trip");
+
+        ffi.peers[0].resolved_endpoint = Some("vpn.example.com:51820".into());
+        let err = config::TunnelConfig::try_from(ffi).unwrap_err();
+        assert!(
+            matches!(&err, FerrotunError::InvalidField { field, .. } if field == "peers[0].resolvedEndpoint"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn endpoints_parse_in_every_form() {
         assert_eq!(
             parse_endpoint("192.0.2.1:51820").unwrap(),

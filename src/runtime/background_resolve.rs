@@ -4,11 +4,12 @@
 //! runs on a short-lived thread of its own and posts its answer back to the
 //! loop as a [`Command::Resolved`]. At most one lookup per peer is in flight,
 //! and each is bounded by the retry policy, so the number of threads is
-//! bounded by the number of peers. A lookup still running when the tunnel
+//! bounded by the number of peers. A request while one is in flight (the
+//! network changed again) is remembered and runs once that one finishes. A lookup still running when the tunnel
 //! stops finishes on its own and its answer is discarded; `stop` does not
 //! wait for it.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,7 +33,8 @@ pub(super) struct BackgroundResolver {
     policy: RetryPolicy,
     /// Weak, so lookups alone never keep the command channel open.
     results: WeakUnboundedSender<Command>,
-    in_flight: HashSet<PublicKey>,
+    /// Peers with a lookup running, and whether another was asked for since.
+    in_flight: HashMap<PublicKey, bool>,
 }
 
 impl BackgroundResolver {
@@ -45,18 +47,21 @@ impl BackgroundResolver {
             resolver,
             policy,
             results: results.downgrade(),
-            in_flight: HashSet::new(),
+            in_flight: HashMap::new(),
         }
     }
 
-    /// Starts a lookup of `endpoint` for the peer unless one is in flight.
+    /// Starts a lookup of `endpoint` for the peer, or, when one is in flight,
+    /// asks for another after it.
     pub fn request(&mut self, public_key: PublicKey, endpoint: Endpoint) {
         let Some(results) = self.results.upgrade() else {
             return;
         };
-        if !self.in_flight.insert(public_key) {
+        if let Some(again) = self.in_flight.get_mut(&public_key) {
+            *again = true;
             return;
         }
+        self.in_flight.insert(public_key, false);
         let resolver = self.resolver.clone();
         let policy = self.policy;
         let spawned = std::thread::Builder::new()
@@ -78,8 +83,9 @@ impl BackgroundResolver {
         }
     }
 
-    /// Marks the peer's lookup as finished.
-    pub fn finished(&mut self, public_key: &PublicKey) {
-        self.in_flight.remove(public_key);
+    /// Marks the peer's lookup as finished; true when another was asked for
+    /// meanwhile (the caller requests it with the current endpoint).
+    pub fn finished(&mut self, public_key: &PublicKey) -> bool {
+        self.in_flight.remove(public_key).unwrap_or(false)
     }
 }

@@ -375,7 +375,7 @@ impl EventLoop {
     }
 
     fn apply_resolved(&mut self, resolved: Resolved) {
-        self.resolver.finished(&resolved.public_key);
+        let again = self.resolver.finished(&resolved.public_key);
         // The config may have changed while the lookup ran.
         let still_configured = self.node.config().peers.iter().any(|p| {
             p.public_key == resolved.public_key && p.endpoint.as_ref() == Some(&resolved.endpoint)
@@ -391,6 +391,9 @@ impl EventLoop {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "peer endpoint lookup failed"),
+        }
+        if again {
+            self.resolve_host_of(&resolved.public_key);
         }
     }
 
