@@ -24,10 +24,10 @@ class MyVpnService : VpnService() {
     fun connect(wgQuick: String) = scope.launch {
         val session = try {
             vpn.start(parseWgQuick(wgQuick))     // resolve, establish, start: blocks, so on Dispatchers.IO
-        } catch (e: FerrotunException) {
-            Log.w("vpn", "could not connect: ${e.message}")
-            stopSelf()
-            return@launch
+        } catch (e: FerrotunException) {         // bad config, a name that does not resolve, socket errors
+            return@launch giveUp(e)
+        } catch (e: IllegalStateException) {     // no VPN consent (establish() returned null), or stopped meanwhile
+            return@launch giveUp(e)
         }
         session.events.collect { event ->        // ends after Stopped
             Log.i("vpn", "$event")
@@ -36,7 +36,18 @@ class MyVpnService : VpnService() {
     }
 
     fun reconfigure(wgQuick: String) = scope.launch {
-        vpn.updateConfig(parseWgQuick(wgQuick))  // new AllowedIPs: re-establishes and swaps the TUN fd
+        try {
+            vpn.updateConfig(parseWgQuick(wgQuick))  // new AllowedIPs: re-establishes and swaps the TUN fd
+        } catch (e: FerrotunException) {
+            Log.w("vpn", "config not applied: ${e.message}")
+        } catch (e: IllegalStateException) {
+            Log.w("vpn", "config not applied: ${e.message}")
+        }
+    }
+
+    private fun giveUp(error: Exception) {
+        Log.w("vpn", "could not connect: ${error.message}")
+        stopSelf()
     }
 
     override fun onRevoke() {
