@@ -207,6 +207,24 @@ class StopTest {
         }
     }
 
+    @Test
+    fun `stop during updateConfig's re-establish leaves no interface open, and updateConfig without a tunnel throws`() {
+        RecordingPlatform().use { platform ->
+            val vpn = FerrotunVpn(platform)
+            assertThrows<IllegalStateException> { vpn.updateConfig(config()) }
+            val first = config()
+            vpn.start(first)
+            platform.afterEstablish = { vpn.stop() }
+            val wider = first.copy(peers = first.peers.map { it.copy(allowedIps = it.allowedIps + "10.99.9.0/24") })
+            assertThrows<FerrotunException.Stopped> { vpn.updateConfig(wider) }
+            assertEquals(2, platform.tuns.size)
+            // swapTun owns the new fd also when the tunnel has stopped: both interfaces are closed.
+            assertTrue(eventuallyClosed(platform.tuns[0]), "the first TUN fd is still open")
+            assertTrue(eventuallyClosed(platform.tuns[1]), "the re-established TUN fd is still open")
+            assertThrows<IllegalStateException> { vpn.updateConfig(wider) }
+        }
+    }
+
     private fun eventuallyClosed(tun: dev.ferrotun.FakeTun): Boolean {
         val packet = dev.ferrotun.Packets.udp4("10.99.3.1", "10.99.3.2", 1, 2, byteArrayOf(1))
         val deadline = System.nanoTime() + 5_000_000_000
