@@ -8,8 +8,9 @@ public enum AdapterEvent: Equatable, Sendable {
     case handshakeCompleted(publicKey: String)
     /// The peer's endpoint was learned or moved (roaming).
     case endpointChanged(publicKey: String, endpoint: String)
-    /// The peer's handshakes have gone unanswered: show "not reachable".
-    case peerUnreachable(publicKey: String)
+    /// The peer's handshakes have gone unanswered for `unansweredSeconds`:
+    /// show "not reachable". The core re-resolves host-name endpoints itself.
+    case peerUnreachable(publicKey: String, unansweredSeconds: UInt64)
     /// The peer answered again.
     case peerReachable(publicKey: String)
     /// The tunnel stopped; `error` says why when nobody asked it to.

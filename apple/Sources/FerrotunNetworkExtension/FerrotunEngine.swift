@@ -14,13 +14,17 @@ struct FerrotunEngine: TunnelEngine {
 
     func prepare() throws -> Preparation<TunnelConfig> {
         // Before any settings exist: the lookup uses the device's network and
-        // resolvers (DNS64 included), never the tunnel being set up.
+        // resolvers (DNS64 included), never the tunnel being set up. Each peer
+        // keeps its host name in `endpoint` and gets `resolvedEndpoint`; the
+        // tunnel starts there and resolves again after network changes.
         let resolved = try resolveEndpoints(config: config)
         let settings = try interfaceSettings(config: resolved, options: options)
         return Preparation(
             config: resolved,
             interface: InterfaceSpec(settings),
-            tunnelRemoteAddress: NetworkSettingsPlan.tunnelRemoteAddress(endpoints: resolved.peers.compactMap { $0.endpoint })
+            tunnelRemoteAddress: NetworkSettingsPlan.tunnelRemoteAddress(
+                endpoints: resolved.peers.compactMap { $0.resolvedEndpoint ?? $0.endpoint }
+            )
         )
     }
 
@@ -63,8 +67,8 @@ extension AdapterEvent {
             self = .handshakeCompleted(publicKey: publicKey)
         case let .endpointChanged(publicKey, endpoint):
             self = .endpointChanged(publicKey: publicKey, endpoint: endpoint)
-        case let .peerUnreachable(publicKey):
-            self = .peerUnreachable(publicKey: publicKey)
+        case let .peerUnreachable(publicKey, unansweredSecs):
+            self = .peerUnreachable(publicKey: publicKey, unansweredSeconds: unansweredSecs)
         case let .peerReachable(publicKey):
             self = .peerReachable(publicKey: publicKey)
         case let .stopped(error):

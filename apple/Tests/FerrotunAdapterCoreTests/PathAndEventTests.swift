@@ -48,7 +48,7 @@ final class EventDecisionTests: XCTestCase {
             .started(listenPort: 51820),
             .handshakeCompleted(publicKey: "k"),
             .endpointChanged(publicKey: "k", endpoint: "192.0.2.1:1"),
-            .peerUnreachable(publicKey: "k"),
+            .peerUnreachable(publicKey: "k", unansweredSeconds: 15),
             .peerReachable(publicKey: "k"),
         ]
         for event in running {

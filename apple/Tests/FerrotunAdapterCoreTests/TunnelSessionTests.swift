@@ -286,13 +286,13 @@ final class TunnelSessionTests: XCTestCase {
         let (session, host, log, feed) = makeSession()
         try await session.start()
         await feed.push(.success(.started(listenPort: 4242)))
-        await feed.push(.success(.peerUnreachable(publicKey: "peer")))
+        await feed.push(.success(.peerUnreachable(publicKey: "peer", unansweredSeconds: 15)))
         await feed.push(.success(.stopped(error: "TUN read failed: EIO")))
         await session.eventsFinished()
         XCTAssertEqual(host.cancellations, [.tunnelStopped(reason: "TUN read failed: EIO")])
         XCTAssertEqual(host.receivedEvents, [
             .started(listenPort: 4242),
-            .peerUnreachable(publicKey: "peer"),
+            .peerUnreachable(publicKey: "peer", unansweredSeconds: 15),
             .stopped(error: "TUN read failed: EIO"),
         ])
         // The tunnel is released; a later path update does nothing.
