@@ -49,7 +49,7 @@ final class AdapterOnCoreTests: XCTestCase {
         XCTAssertNil(settings.ipv6Settings)
         XCTAssertEqual(settings.dnsSettings?.servers, ["10.0.0.1"])
         XCTAssertEqual(settings.dnsSettings?.matchDomains, [""])
-        XCTAssertEqual(settings.mtu, 1280)
+        XCTAssertEqual(settings.mtu?.intValue, 1280)
     }
 
     func testBlockingAnUnroutedFamilyRoutesItIntoTheTunnel() throws {
