@@ -36,6 +36,9 @@ public enum KeychainKey: Hashable, Sendable {
     case returnPersistentReference
     /// `kSecMatchLimit`
     case matchLimit
+    /// `kSecUseDataProtectionKeychain`: on macOS, the iOS-style keychain that
+    /// access groups and `kSecAttrAccessible` need; ignored elsewhere.
+    case useDataProtectionKeychain
 }
 
 /// A value of a Keychain query attribute.
@@ -65,6 +68,7 @@ public enum KeychainQuery {
             .persistentReference: .data(persistentReference),
             .returnData: .bool(true),
             .matchLimit: .matchOne,
+            .useDataProtectionKeychain: .bool(true),
         ]
     }
 
@@ -85,6 +89,7 @@ public enum KeychainQuery {
             .valueData: .data(config),
             .accessible: .afterFirstUnlockThisDeviceOnly,
             .returnPersistentReference: .bool(true),
+            .useDataProtectionKeychain: .bool(true),
         ]
         if let accessGroup { query[.accessGroup] = .string(accessGroup) }
         return query
@@ -95,6 +100,7 @@ public enum KeychainQuery {
         [
             .itemClass: .genericPasswordClass,
             .persistentReference: .data(persistentReference),
+            .useDataProtectionKeychain: .bool(true),
         ]
     }
 }

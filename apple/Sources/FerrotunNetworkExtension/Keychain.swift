@@ -73,6 +73,7 @@ public enum FerrotunKeychain {
         case .returnData: return kSecReturnData as String
         case .returnPersistentReference: return kSecReturnPersistentRef as String
         case .matchLimit: return kSecMatchLimit as String
+        case .useDataProtectionKeychain: return kSecUseDataProtectionKeychain as String
         }
     }
 

@@ -99,6 +99,7 @@ final class KeychainQueryTests: XCTestCase {
             .persistentReference: .data(reference),
             .returnData: .bool(true),
             .matchLimit: .matchOne,
+            .useDataProtectionKeychain: .bool(true),
         ])
     }
 
@@ -112,6 +113,7 @@ final class KeychainQueryTests: XCTestCase {
         XCTAssertEqual(query[.account], .string("uuid-1"))
         XCTAssertEqual(query[.label], .string("Office"))
         XCTAssertEqual(query[.accessGroup], .string("TEAM.group"))
+        XCTAssertEqual(query[.useDataProtectionKeychain], .bool(true))
         XCTAssertNil(KeychainQuery.add(config: config, account: "a", label: "l", accessGroup: nil)[.accessGroup])
     }
 
@@ -119,6 +121,7 @@ final class KeychainQueryTests: XCTestCase {
         XCTAssertEqual(KeychainQuery.delete(persistentReference: reference), [
             .itemClass: .genericPasswordClass,
             .persistentReference: .data(reference),
+            .useDataProtectionKeychain: .bool(true),
         ])
     }
 
