@@ -64,7 +64,8 @@ open class FerrotunPacketTunnelProvider: NEPacketTunnelProvider, @unchecked Send
         return try parseWgQuick(text: FerrotunKeychain.config(persistentReference: reference))
     }
 
-    /// Called for every tunnel event, in order, from a background task. Default: nothing.
+    /// Called for every tunnel event, in order, from the session's task:
+    /// return quickly (hand work to another queue). Default: nothing.
     open func handle(event: AdapterEvent) {}
 
     /// Called with problems that do not end the tunnel (a failed rebind). Default: os_log.
