@@ -182,7 +182,7 @@ final class ConfigSourceTests: XCTestCase {
             .configNotText, .networkSettingsTimedOut(seconds: 15),
         ]
         for error in errors {
-            let message = error.localizedDescription
+            let message = error.errorDescription ?? ""
             XCTAssertFalse(message.isEmpty)
             XCTAssertFalse(message.contains("PrivateKey ="), message)
         }
