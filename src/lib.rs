@@ -21,5 +21,6 @@ pub mod io;
 pub mod node;
 pub mod platform;
 pub mod runtime;
+pub mod settings;
 
 uniffi::setup_scaffolding!();
