@@ -19,10 +19,13 @@ final class AdapterOnCoreTests: XCTestCase {
     }
 
     private func neSettings(_ config: TunnelConfig, options: SettingsOptions? = nil) throws -> NEPacketTunnelNetworkSettings {
-        let settings = try interfaceSettings(config: config, options: options ?? appleSettingsOptions())
+        let chosenOptions = try options ?? appleSettingsOptions()
+        let settings = try interfaceSettings(config: config, options: chosenOptions)
         let plan = try NetworkSettingsPlan(
             interface: InterfaceSpec(settings),
-            tunnelRemoteAddress: NetworkSettingsPlan.tunnelRemoteAddress(endpoints: config.peers.compactMap { $0.endpoint })
+            tunnelRemoteAddress: NetworkSettingsPlan.tunnelRemoteAddress(
+                endpoints: config.peers.compactMap { $0.resolvedEndpoint ?? $0.endpoint }
+            )
         )
         return NetworkSettingsMapping.settings(for: plan)
     }
@@ -53,7 +56,7 @@ final class AdapterOnCoreTests: XCTestCase {
     }
 
     func testBlockingAnUnroutedFamilyRoutesItIntoTheTunnel() throws {
-        var options = appleSettingsOptions()
+        var options = try appleSettingsOptions()
         options.unroutedFamily = .block
         let settings = try neSettings(config(addresses: ["10.0.0.2/24"], allowedIps: ["10.0.0.0/24"]), options: options)
         let routes = (settings.ipv6Settings?.includedRoutes ?? []).map { "\($0.destinationAddress)/\($0.destinationNetworkPrefixLength)" }
