@@ -590,6 +590,33 @@ mod tests {
     }
 
     #[test]
+    fn swap_tun_takes_the_fd_and_refuses_a_closed_one() {
+        let (fd, _app) = fake_tun();
+        let tunnel = Tunnel::start(config(), fd, None, None).unwrap();
+        let err = tunnel.swap_tun(-1).unwrap_err();
+        assert!(
+            matches!(err, FerrotunError::InvalidFd { fd: -1, .. }),
+            "{err:?}"
+        );
+        let (new_fd, new_app) = fake_tun();
+        tunnel.swap_tun(new_fd).unwrap();
+        tunnel.stop().unwrap();
+        assert!(
+            new_app.send(&[0x45; 20]).is_err(),
+            "stop closed the swapped-in fd"
+        );
+        let (late_fd, late_app) = fake_tun();
+        assert!(matches!(
+            tunnel.swap_tun(late_fd),
+            Err(FerrotunError::Stopped)
+        ));
+        assert!(
+            late_app.send(&[0x45; 20]).is_err(),
+            "closed also on failure"
+        );
+    }
+
+    #[test]
     fn a_started_tunnel_stops_and_its_events_end() {
         let (fd, _app) = fake_tun();
         let tunnel = Tunnel::start(config(), fd, None, Some(TunFraming::Raw)).unwrap();

@@ -174,6 +174,8 @@ impl TunReader {
         batches: mpsc::Sender<PacketBatch>,
     ) -> io::Result<Self> {
         let (wake, wake_rx) = UnixStream::pair()?;
+        // Neither end may block: the event loop writes wake-ups, the reader drains them.
+        wake.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
         let (swaps, swap_rx) = std_mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -324,6 +326,12 @@ fn read_loop(
             &mut logged_errors,
         ) {
             Fill::Done { drained } => drained,
+            // The OS may tear the old interface down once the new one is up:
+            // with a swap pending, an ended old fd is simply done.
+            Fill::Failed(e) if pending.is_some() => {
+                tracing::debug!(error = %e, "old TUN fd ended during a swap");
+                true
+            }
             Fill::Failed(e) => return ReaderExit::Failed(e),
         };
         let idle = batch.is_empty();

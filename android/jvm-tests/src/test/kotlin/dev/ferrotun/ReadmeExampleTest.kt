@@ -25,6 +25,8 @@ class ReadmeExampleTest {
         val vpnService = object { fun protect(fd: Int): Boolean = protectedFds.add(fd) }
         val fakeTun = FakeTun()
         val tunFd = fakeTun.tunFd
+        val newFakeTun = FakeTun()
+        val newTunFd = newFakeTun.tunFd
         val scope = CoroutineScope(Dispatchers.IO)
         val wgQuick = """
             [Interface]
@@ -88,6 +90,7 @@ class ReadmeExampleTest {
         val stats = tunnel.stats()
         tunnel.networkChanged()
         tunnel.updateConfig(config)
+        tunnel.swapTun(newTunFd)
         setLogLevel(LogLevel.DEBUG)
         tunnel.stop()
         eventLoop.join()
@@ -100,6 +103,7 @@ class ReadmeExampleTest {
             assertEquals(readmeCode(readme), ownCode(), "$readme's Kotlin example and this test differ")
         }
         fakeTun.close()
+        newFakeTun.close()
         assertEquals(44, myPublicKey.length)
         assertEquals(1, stats.peers.size)
         assertEquals(1280.toUShort(), settings.mtu)
