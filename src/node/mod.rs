@@ -119,8 +119,12 @@ pub enum Event {
 /// Packets dropped, by reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DropStats {
-    /// IP packets from the TUN that were not IPv4/IPv6 or were truncated.
+    /// IP packets from the TUN that were not IPv4/IPv6 or were truncated,
+    /// and empty datagrams on a socketpair TUN.
     pub malformed_ip: u64,
+    /// IP packets from the TUN larger than the config's MTU (the TUN's own
+    /// MTU is set larger), dropped whole rather than cut.
+    pub oversized_tun_packet: u64,
     /// IP packets for a destination no peer's allowed IPs cover.
     pub no_route: u64,
     /// Decrypted packets whose source address is not in the sender's allowed IPs.
@@ -141,6 +145,7 @@ impl DropStats {
     /// All drops together.
     pub fn total(&self) -> u64 {
         self.malformed_ip
+            + self.oversized_tun_packet
             + self.no_route
             + self.source_not_allowed
             + self.invalid_datagram
