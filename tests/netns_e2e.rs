@@ -1250,7 +1250,8 @@ fn hostile_forged_handshakes_never_move_the_endpoint() {
         &[],
     );
     // Side 0's packets to side 1 carry side 1's session index in the clear.
-    let index = attacker::sniff_receiver_index(&net.ns[0], WG_PORT, Duration::from_secs(3))
+    let to_side1 = format!("{}:{WG_PORT}", OUTER4[1]).parse().expect("addr");
+    let index = attacker::sniff_receiver_index(&net.ns[0], to_side1, Duration::from_secs(3))
         .expect("a data message to side 1 seen on the wire");
     let answers = attacker::flood(
         &socket,
@@ -1476,11 +1477,11 @@ fn a_second_up_on_a_taken_port_leaves_the_running_tunnel_alone() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the second up succeeded: {stderr}");
+    assert_eq!(routes(), before, "the failed up changed the routes");
     assert!(
         stderr.contains(&format!("UDP port {WG_PORT} is already in use")),
         "unclear error: {stderr}"
     );
-    assert_eq!(routes(), before, "the failed up changed the routes");
     net.ping3(0, INNER4[1]);
     net.ping3(1, INNER6[0]);
     net.assert_running(h0);
