@@ -1598,3 +1598,70 @@ fn gso_comes_back_after_a_transient_blackhole_route() {
     );
     net.finish_xfer(x);
 }
+
+/// Issue 9, hostile group: a legitimate peer connects while its responder
+/// is flooded with initiations (valid MAC1, for a stranger's key and for the
+/// peer's own key): the limiter answers with cookie replies, the peer
+/// retries with the cookie, and gets in.
+#[test]
+#[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
+fn hostile_a_peer_connects_while_its_responder_is_flooded() {
+    let _l = setup(
+        "hostile_a_peer_connects_while_its_responder_is_flooded",
+        NETNS_TOOLS,
+    );
+    let mut net = Net::new("connect");
+    let k = [keys(), keys()];
+    let c0 = Conf {
+        me: 0,
+        keys: &k[0],
+        peer_public: &k[1].public,
+        psk: None,
+        endpoint: Some(format!("{}:{WG_PORT}", OUTER4[1])),
+    };
+    let c1 = Conf {
+        me: 1,
+        keys: &k[1],
+        peer_public: &k[0].public,
+        psk: None,
+        endpoint: None,
+    };
+    let h1 = net.start_tunnel(1, FT, &c1);
+    let socket = net.attacker_on(0);
+    let victim = wg_public(&k[1].public);
+    let claimed = wg_public(&k[0].public);
+    let stranger = wg_public(&keys().public);
+    // About 10 s of bursts (forging costs time too): longer than a cookie round trip.
+    let flood = thread::spawn(move || {
+        attacker::flood(
+            &socket,
+            Net::wg_addr(1),
+            30_000,
+            200,
+            Duration::from_millis(50),
+            |i| {
+                let who = if i % 2 == 0 { &stranger } else { &claimed };
+                attacker::forged_initiation(&victim, who, i as u32)
+            },
+        )
+    });
+    thread::sleep(Duration::from_millis(500));
+    let h0 = net.start_tunnel(0, FT, &c0);
+    net.wait_ping(0, INNER4[1], HANDSHAKE_TIMEOUT);
+    let still_flooding = !flood.is_finished();
+    let answers = flood.join().expect("flood thread");
+    eprintln!("attacker got back: {answers:?}");
+    assert!(
+        still_flooding,
+        "the peer connected only after the flood ended"
+    );
+    assert!(answers.cookie_replies > 0, "side 1's limiter never engaged");
+    assert_eq!(
+        answers.hijacked, 0,
+        "side 1's endpoint moved to the attacker"
+    );
+    net.ping3(0, INNER4[1]);
+    net.ping3(1, INNER6[0]);
+    net.assert_running(h0);
+    net.assert_running(h1);
+}
