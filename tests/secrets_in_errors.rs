@@ -95,11 +95,12 @@ fn valid_record() -> ffi::TunnelConfig {
             endpoint: Some("192.0.2.1:51820".into()),
             allowed_ips: vec!["10.0.0.2/32".into()],
             persistent_keepalive: None,
+            resolved_endpoint: None,
         }],
     }
 }
 
-const RECORD_SLOTS: usize = 9;
+const RECORD_SLOTS: usize = 10;
 
 fn record_with(slot: usize, value: &str) -> ffi::TunnelConfig {
     let mut record = valid_record();
@@ -113,6 +114,7 @@ fn record_with(slot: usize, value: &str) -> ffi::TunnelConfig {
         5 => record.peers[0].preshared_key = Some(value),
         6 => record.peers[0].endpoint = Some(value),
         7 => record.peers[0].allowed_ips.push(value),
+        8 => record.peers[0].resolved_endpoint = Some(value),
         _ => record.addresses[0] = value,
     }
     record
