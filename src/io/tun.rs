@@ -9,6 +9,8 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 
@@ -35,8 +37,42 @@ pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// What one read produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// A packet of this many bytes, at the start of the buffer.
+    Packet(usize),
+    /// An empty datagram (or a utun header with nothing after it).
+    Empty,
+    /// A packet longer than the buffer's `max_packet`; its bytes are not used.
+    Oversized,
+    /// End of file: the fd will never yield another packet.
+    Eof,
+}
+
+/// Whether a 0-byte read on `fd` is an empty datagram rather than end of
+/// file: true for datagram sockets (socketpairs standing in for a TUN, Apple
+/// utun). A TUN character device never reads 0 bytes, and a stream at its
+/// end reads 0 bytes forever.
+fn zero_read_is_empty_datagram(fd: BorrowedFd<'_>) -> bool {
+    socket2::SockRef::from(&fd)
+        .r#type()
+        .is_ok_and(|t| t == socket2::Type::DGRAM)
+}
+
 /// Reads one packet into `buf`, stripping the utun header when framed.
-fn read_packet(fd: BorrowedFd<'_>, framing: TunFraming, buf: &mut [u8]) -> io::Result<usize> {
+/// `buf` holds one byte more than `max_packet`, so a longer packet shows.
+fn read_packet(
+    fd: BorrowedFd<'_>,
+    framing: TunFraming,
+    buf: &mut [u8],
+    max_packet: usize,
+    zero_is_empty: bool,
+) -> io::Result<Read> {
+    let header_len = match framing {
+        TunFraming::Raw => 0,
+        TunFraming::AppleUtun => UTUN_HEADER_LEN,
+    };
     let n = match framing {
         TunFraming::Raw => {
             // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
@@ -55,19 +91,22 @@ fn read_packet(fd: BorrowedFd<'_>, framing: TunFraming, buf: &mut [u8]) -> io::R
                 },
             ];
             // SAFETY: both iovecs point to live buffers of the stated lengths.
-            let n = unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), 2) };
-            if n >= 0 {
-                (n as usize).saturating_sub(UTUN_HEADER_LEN) as isize
-            } else {
-                n
-            }
+            unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), 2) }
         }
     };
     if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
+        return Err(io::Error::last_os_error());
     }
+    let n = n as usize;
+    Ok(if n == 0 && !zero_is_empty {
+        Read::Eof
+    } else if n <= header_len {
+        Read::Empty
+    } else if n - header_len > max_packet {
+        Read::Oversized
+    } else {
+        Read::Packet(n - header_len)
+    })
 }
 
 /// Writes one packet, adding the utun header when framed.
@@ -131,6 +170,15 @@ fn wait_readable(fd: BorrowedFd<'_>, wake: BorrowedFd<'_>) -> io::Result<bool> {
     }
 }
 
+/// Packets the reader dropped, by reason (read by the event loop for stats).
+#[derive(Debug, Default)]
+pub struct ReaderDrops {
+    /// Empty datagrams, and utun reads too short for the header.
+    pub empty: AtomicU64,
+    /// Packets longer than the config's MTU.
+    pub oversized: AtomicU64,
+}
+
 /// How the reader thread ended.
 #[derive(Debug)]
 pub enum ReaderExit {
@@ -144,12 +192,19 @@ pub enum ReaderExit {
 pub struct TunReader {
     wake: UnixStream,
     thread: Option<JoinHandle<ReaderExit>>,
+    drops: Arc<ReaderDrops>,
 }
 
 impl TunReader {
     /// Spawns the reader. It takes empty batches from `pool`, fills each by
     /// reading until the fd has nothing more (EAGAIN) or the batch is full,
     /// and sends full or drained batches on `batches`.
+    ///
+    /// Every read error except `EINTR` (retried) and `EAGAIN` (waited out)
+    /// ends the thread with [`ReaderExit::Failed`], as does end of file; the
+    /// event loop then stops the tunnel with that reason. Nothing is retried
+    /// in a loop: a fd that broke stays broken (a deleted interface, a
+    /// detached TUN).
     ///
     /// # Errors
     /// When the thread or its wake-up pair cannot be created.
@@ -161,13 +216,26 @@ impl TunReader {
         batches: mpsc::Sender<PacketBatch>,
     ) -> io::Result<Self> {
         let (wake, wake_rx) = UnixStream::pair()?;
+        let drops = Arc::new(ReaderDrops::default());
+        let reader = ReadLoop {
+            fd,
+            framing,
+            max_packet,
+            drops: drops.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("ferrotun-tun-rx".into())
-            .spawn(move || read_loop(fd, framing, max_packet, pool, batches, wake_rx))?;
+            .spawn(move || reader.run(pool, batches, wake_rx))?;
         Ok(Self {
             wake,
             thread: Some(thread),
+            drops,
         })
+    }
+
+    /// Packets dropped so far.
+    pub fn drops(&self) -> &ReaderDrops {
+        &self.drops
     }
 
     /// Wakes the thread, waits for it to end and reports how it ended.
@@ -184,56 +252,74 @@ impl Drop for TunReader {
     }
 }
 
-fn read_loop(
+struct ReadLoop {
     fd: OwnedFd,
     framing: TunFraming,
     max_packet: usize,
-    pool: std_mpsc::Receiver<PacketBatch>,
-    batches: mpsc::Sender<PacketBatch>,
-    wake: UnixStream,
-) -> ReaderExit {
-    let mut logged_errors = 0u32;
-    loop {
-        // Blocks while every batch is in flight: backpressure from the event loop.
-        let Ok(mut batch) = pool.recv() else {
-            return ReaderExit::Stopped;
-        };
+    drops: Arc<ReaderDrops>,
+}
+
+impl ReadLoop {
+    fn run(
+        self,
+        pool: std_mpsc::Receiver<PacketBatch>,
+        batches: mpsc::Sender<PacketBatch>,
+        wake: UnixStream,
+    ) -> ReaderExit {
+        let zero_is_empty = zero_read_is_empty_datagram(self.fd.as_fd());
+        // One byte beyond the largest packet, so that a longer one is seen, not cut.
+        let read_len = self.max_packet + 1;
         loop {
-            if !batch.has_room_for(max_packet) {
-                break;
+            // Blocks while every batch is in flight: backpressure from the event loop.
+            let Ok(mut batch) = pool.recv() else {
+                return ReaderExit::Stopped;
+            };
+            while batch.has_room_for(read_len) {
+                let buf = &mut batch.tail()[..read_len];
+                match read_packet(
+                    self.fd.as_fd(),
+                    self.framing,
+                    buf,
+                    self.max_packet,
+                    zero_is_empty,
+                ) {
+                    Ok(Read::Packet(n)) => batch.commit(n),
+                    Ok(Read::Empty) => {
+                        self.drops.empty.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Read::Oversized) => {
+                        if self.drops.oversized.fetch_add(1, Ordering::Relaxed) == 0 {
+                            tracing::warn!(
+                                max_packet = self.max_packet,
+                                "dropping TUN packets larger than the MTU; \
+                                 is the interface's MTU larger than the config's?"
+                            );
+                        }
+                    }
+                    Ok(Read::Eof) => {
+                        return ReaderExit::Failed(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "end of file",
+                        ));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if !batch.is_empty() {
+                            break;
+                        }
+                        match wait_readable(self.fd.as_fd(), wake.as_fd()) {
+                            Ok(true) => {}
+                            Ok(false) => return ReaderExit::Stopped,
+                            Err(e) => return ReaderExit::Failed(e),
+                        }
+                    }
+                    // A signal arrived mid-read: not a loop, each one is an event.
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return ReaderExit::Failed(e),
+                }
             }
-            match read_packet(fd.as_fd(), framing, &mut batch.tail()[..max_packet]) {
-                Ok(0) => {
-                    if framing == TunFraming::Raw {
-                        return ReaderExit::Failed(io::ErrorKind::UnexpectedEof.into());
-                    }
-                }
-                Ok(n) => batch.commit(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !batch.is_empty() {
-                        break;
-                    }
-                    match wait_readable(fd.as_fd(), wake.as_fd()) {
-                        Ok(true) => {}
-                        Ok(false) => return ReaderExit::Stopped,
-                        Err(e) => return ReaderExit::Failed(e),
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::EIO)) => {
-                    return ReaderExit::Failed(e);
-                }
-                Err(e) => {
-                    // Transient per-packet errors (e.g. a truncated read); rate-limit the log.
-                    if logged_errors < 10 {
-                        logged_errors += 1;
-                        tracing::warn!(error = %e, "TUN read failed");
-                    }
-                }
+            if batches.blocking_send(batch).is_err() {
+                return ReaderExit::Stopped;
             }
-        }
-        if batches.blocking_send(batch).is_err() {
-            return ReaderExit::Stopped;
         }
     }
 }

@@ -7,6 +7,7 @@
 //! a batch from the TUN reader.
 
 use std::io::IoSliceMut;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -119,7 +120,9 @@ impl EventLoop {
             }
         };
         // Stop the reader before reporting, so `Stopped` means nothing runs any more.
+        // Dropping both channels first: a reader blocked on either sees it close.
         drop(self.tun_batches);
+        drop(self.pool);
         let exit = self.tun_reader.stop();
         tracing::debug!(?exit, "TUN reader ended");
         let stopped = TunnelEvent::Stopped { error };
@@ -351,6 +354,9 @@ impl EventLoop {
 
     fn stats(&self) -> TunnelStats {
         let mut drops = self.node.drops().clone();
+        let reader = self.tun_reader.drops();
+        drops.malformed_ip += reader.empty.load(Ordering::Relaxed);
+        drops.oversized_tun_packet += reader.oversized.load(Ordering::Relaxed);
         drops.tun_write += self.counters.tun_write_drops;
         drops.udp_send += self.counters.flush.datagrams_dropped;
         TunnelStats {
