@@ -37,9 +37,15 @@ fn main() -> std::io::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let now = Instant::now();
     let mut pair = Pair::established(now);
-    let names = ["initiation", "response", "data-a-to-b", "data-b-to-a"];
     for (i, (from_a, bytes)) in pair.handshake_transcript.iter().enumerate() {
-        let name = names.get(i).copied().unwrap_or("data");
+        let kind = match (bytes[0], bytes.len()) {
+            (1, _) => "initiation",
+            (2, _) => "response",
+            (4, 32) => "keepalive",
+            (4, _) => "data",
+            _ => "other",
+        };
+        let name = format!("{kind}-{}", if *from_a { "a-to-b" } else { "b-to-a" });
         // To the node it was meant for, from an attacker's address.
         std::fs::write(dir.join(format!("real-{i}-{name}")), raw_op(!from_a, 2, bytes))?;
     }
