@@ -27,7 +27,9 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
+# The fuzz crate is its own workspace, so the root fmt/clippy do not see it.
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -q -- -D warnings
 
 start=$(date +%s)
 cargo +nightly fuzz build "${SANITIZER[@]}"

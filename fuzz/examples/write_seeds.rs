@@ -15,7 +15,11 @@ use ferrotun_fuzz::pair::{Net, Pair, Tun};
 /// Opcode of "send raw bytes" to B (0x80 clear) from `SOURCES[source]`.
 fn raw_op(to_a: bool, source: u8, bytes: &[u8]) -> Vec<u8> {
     let mut op = vec![(u8::from(to_a) << 7) | (source << 4)];
-    op.extend_from_slice(&u16::try_from(bytes.len()).expect("datagram size").to_le_bytes());
+    op.extend_from_slice(
+        &u16::try_from(bytes.len())
+            .expect("datagram size")
+            .to_le_bytes(),
+    );
     op.extend_from_slice(bytes);
     op
 }
@@ -47,7 +51,10 @@ fn main() -> std::io::Result<()> {
         };
         let name = format!("{kind}-{}", if *from_a { "a-to-b" } else { "b-to-a" });
         // To the node it was meant for, from an attacker's address.
-        std::fs::write(dir.join(format!("real-{i}-{name}")), raw_op(!from_a, 2, bytes))?;
+        std::fs::write(
+            dir.join(format!("real-{i}-{name}")),
+            raw_op(!from_a, 2, bytes),
+        )?;
     }
     let init = pair.handshake_transcript[0].1.clone();
     let cookie = cookie_reply(&mut pair.b, &init, now);

@@ -167,7 +167,8 @@ impl World {
     }
 
     fn template(&self, index: u8) -> Option<&(Side, Vec<u8>)> {
-        (!self.captured.is_empty()).then(|| &self.captured[usize::from(index) % self.captured.len()])
+        (!self.captured.is_empty())
+            .then(|| &self.captured[usize::from(index) % self.captured.len()])
     }
 
     fn step(&mut self, op: u8, input: &mut Reader<'_>) -> Option<()> {

@@ -107,7 +107,10 @@ impl Damage {
     fn apply(&self, text: String) -> String {
         match self {
             Damage::None => text,
-            Damage::Cut(n) => text.chars().take(usize::from(*n) % (text.len() + 1)).collect(),
+            Damage::Cut(n) => text
+                .chars()
+                .take(usize::from(*n) % (text.len() + 1))
+                .collect(),
             Damage::Insert(at, c) => {
                 let mut text = text;
                 text.insert(usize::from(*at) % (text.len() + 1), *c);

@@ -47,7 +47,10 @@ fn check_header(packet: &[u8], header: &IpHeader) {
             assert_eq!(src.octets(), packet[8..24]);
             assert_eq!(dst.octets(), packet[24..40]);
         }
-        other => panic!("header {header:?} for version {}: {other:?}", packet[0] >> 4),
+        other => panic!(
+            "header {header:?} for version {}: {other:?}",
+            packet[0] >> 4
+        ),
     }
 }
 
