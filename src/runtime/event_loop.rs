@@ -222,7 +222,7 @@ impl EventLoop {
     }
 
     async fn flush_udp(&mut self) {
-        flush_udp(&self.udp, &mut self.gso, &mut self.counters.flush).await;
+        flush_udp(&mut self.udp, &mut self.gso, &mut self.counters.flush).await;
     }
 
     async fn flush_tun(&mut self) {
@@ -278,7 +278,7 @@ impl EventLoop {
                         flush_tun(&self.tun_writer, &mut self.tun_out, &mut self.counters).await;
                     }
                     if self.gso.room() < need_net {
-                        flush_udp(&self.udp, &mut self.gso, &mut self.counters.flush).await;
+                        flush_udp(&mut self.udp, &mut self.gso, &mut self.counters.flush).await;
                     }
                     self.node.handle_datagram(
                         meta.addr,
@@ -330,7 +330,7 @@ impl EventLoop {
     /// A new socket on the same port, protected again, then fresh handshakes.
     fn rebind(&mut self) -> Result<(), RuntimeError> {
         let port = self.udp.local_port();
-        self.gso.clear();
+        self.gso.reset();
         let protect = &self.protect;
         // Swap in a throwaway socket (it never sends) so the old one closes and
         // its port is free for the new one.
@@ -376,9 +376,14 @@ impl EventLoop {
 }
 
 /// Sends the whole GSO queue, waiting for socket room as needed.
-async fn flush_udp(udp: &UdpIo, gso: &mut GsoQueue, stats: &mut FlushStats) {
+async fn flush_udp(udp: &mut UdpIo, gso: &mut GsoQueue, stats: &mut FlushStats) {
     while !gso.is_empty() {
-        match gso.flush(udp.max_gso_segments(), stats, |t| udp.try_send(t)) {
+        let now = Instant::now();
+        if gso.probe_due(now) {
+            // quinn-udp lowered the socket's limit on the same refusal; probe both.
+            udp.restore_gso();
+        }
+        match gso.flush(udp.max_gso_segments(), now, stats, |t| udp.try_send(t)) {
             Ok(()) => return,
             Err(_would_block) => {
                 if udp.writable().await.is_err() {

@@ -19,6 +19,7 @@ pub use budget::{BUFFER_BUDGET_BYTES, MAX_BATCH};
 
 use crate::batch::PacketBatch;
 use crate::config::Endpoint;
+use crate::config::quote::shown;
 use crate::gso::GsoQueue;
 use crate::io::tun::{TunReader, TunWriter};
 use crate::io::udp::UdpIo;
@@ -171,12 +172,12 @@ fn resolve_endpoints(mut config: TunnelConfig) -> Result<TunnelConfig, RuntimeEr
             let addr = (host.as_str(), *port)
                 .to_socket_addrs()
                 .map_err(|e| RuntimeError::Resolve {
-                    host: format!("{host}:{port}"),
+                    host: shown(&format!("{host}:{port}")),
                     reason: e.to_string(),
                 })?
                 .next()
                 .ok_or_else(|| RuntimeError::Resolve {
-                    host: format!("{host}:{port}"),
+                    host: shown(&format!("{host}:{port}")),
                     reason: "no addresses".into(),
                 })?;
             peer.endpoint = Some(Endpoint::Addr(addr));
