@@ -17,8 +17,9 @@
 //! endian); an operation cut short by the end of the input is skipped.
 //! Opcode bits: `0x80` picks the node (clear: B, the responder; set: A),
 //! `0x70` the source address ([`SOURCES`]), the low nibble the operation
-//! (values above 8 wrap). Captured datagrams are indexed from the handshake
-//! transcript onwards (initiation 0, response 1, data 2, data 3, ...).
+//! (values above 8 wrap). Captured datagrams are indexed in the order they
+//! were sent: the session set-up first (0 initiation, 1 response, 2 A's
+//! keepalive, 3 A's data, 4 B's data), then whatever either node sends.
 //!
 //! | op | arguments | effect |
 //! |----|-----------|--------|
