@@ -6,12 +6,29 @@
 //! - a config that parses prints to text that parses back to the same config
 //!   (up to a port or keepalive of 0, which the text cannot tell from unset);
 //! - printing is canonical: the reparsed config prints the same text;
-//! - an error message holds no control characters (issue 9, defect 6, fixed
-//!   on the `hostile` branch).
+//! - an error message holds no control characters and no 16 characters in a
+//!   row of any private or preshared key the text sets (a key pasted, whole
+//!   or damaged, into another field; issue 9, defect 6).
 
-use ferrotun::config::TunnelConfig;
+use ferrotun::config::{PresharedKey, TunnelConfig};
 
-use crate::ffi_config::normalized;
+use crate::ffi_config::{assert_no_secret, normalized};
+
+/// The values of `PrivateKey =` and `PresharedKey =` lines that are keys,
+/// wherever they stand, in canonical base64.
+fn secrets(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            let key = key.trim().to_ascii_lowercase();
+            let value = value.split('#').next()?.trim();
+            (key == "privatekey" || key == "presharedkey")
+                .then(|| PresharedKey::from_base64(value).ok())
+                .flatten()
+                .map(|k| k.to_base64())
+        })
+        .collect()
+}
 
 /// Runs one input. Panics (the fuzzer's crash) when an invariant breaks.
 pub fn run(data: &[u8]) {
@@ -20,6 +37,7 @@ pub fn run(data: &[u8]) {
         Ok(config) => config,
         Err(error) => {
             let message = error.to_string();
+            assert_no_secret(&message, &secrets(&text), "error message");
             assert!(
                 !message.chars().any(char::is_control),
                 "control character in error message: {message:?}"
