@@ -265,17 +265,15 @@ impl GsoQueue {
                     // Retry the same datagrams in smaller pieces; the cursor stays put.
                     stats.gso_fallbacks += 1;
                     self.segment_limit = (segments / 2).max(1);
-                    if self.probe_at.is_none() {
-                        if self.probing {
-                            self.probe_interval =
-                                (self.probe_interval * 2).min(GSO_PROBE_MAX_INTERVAL);
-                        }
-                        self.probing = false;
-                        self.probe_at = Some(now + self.probe_interval);
-                    }
+                    self.schedule_probe(now);
                     continue;
                 }
                 Err(e) => {
+                    if is_gso_refusal(&e) {
+                        // quinn-udp lowers the socket's limit on this error even
+                        // for a single datagram: probe it back up later too.
+                        self.schedule_probe(now);
+                    }
                     tracing::trace!(error = %e, segments, "UDP send failed; dropping datagrams");
                     stats.datagrams_dropped += segments as u64;
                 }
@@ -291,6 +289,19 @@ impl GsoQueue {
         }
         self.clear();
         Ok(())
+    }
+
+    /// After a refusal: try full-size sends again after the probe interval,
+    /// which doubles each time a probe is refused.
+    fn schedule_probe(&mut self, now: Instant) {
+        if self.probe_at.is_some() {
+            return;
+        }
+        if self.probing {
+            self.probe_interval = (self.probe_interval * 2).min(GSO_PROBE_MAX_INTERVAL);
+        }
+        self.probing = false;
+        self.probe_at = Some(now + self.probe_interval);
     }
 
     /// Drops everything queued (e.g. when the socket is replaced).
@@ -612,6 +623,21 @@ mod tests {
             interval = (interval * 2).min(GSO_PROBE_MAX_INTERVAL);
         }
         assert_eq!(interval, GSO_PROBE_MAX_INTERVAL);
+    }
+
+    #[test]
+    fn a_refused_single_datagram_also_schedules_a_probe() {
+        // quinn-udp drops the socket's limit to 1 on EINVAL even without GSO.
+        let t0 = Instant::now();
+        let mut q = GsoQueue::with_capacity(1024);
+        push(&mut q, addr(1), 100, 0);
+        let mut stats = FlushStats::default();
+        q.flush(MAX_SEGMENTS, t0, &mut stats, |_| {
+            Err(io::Error::from_raw_os_error(libc::EINVAL))
+        })
+        .unwrap();
+        assert_eq!(stats.datagrams_dropped, 1);
+        assert!(q.probe_due(t0 + GSO_PROBE_AFTER));
     }
 
     #[test]

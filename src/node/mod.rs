@@ -27,6 +27,19 @@
 //! `update_timers`, and boringtun decides *what* to do. The caller's `now`
 //! (monotonic) only schedules those wakeups. Tests run against real time in
 //! short bounded spans.
+//!
+//! boringtun's handshake rate limiter likewise counts on its own clock and
+//! resets only when asked; [`Node::poll_timeout`] asks once handshake
+//! messages have stopped for [`LIMITER_RESET_AFTER`], so a flood cannot leave
+//! it "under load".
+//!
+//! # Security
+//!
+//! A peer's endpoint moves only on an authenticated packet: a handshake
+//! message boringtun verified (it answers an initiation with a response, a
+//! response with a keepalive) or a data packet that decrypted. A cookie reply,
+//! which boringtun writes under load before authenticating anything, goes
+//! back to the sender and changes nothing.
 
 mod packet;
 mod peer;

@@ -210,11 +210,12 @@ pub fn drain(socket: &UdpSocket, wait: Duration) -> Answers {
 }
 
 /// Watches the outer interface of namespace `ns` for a WireGuard data
-/// message to UDP `port` and returns its receiver index (what any on-path
-/// observer sees). Bounded by `wait`.
-pub fn sniff_receiver_index(ns: &str, port: u16, wait: Duration) -> Option<u32> {
+/// message to `to` and returns its receiver index (what any on-path observer
+/// sees). Bounded by `wait`.
+pub fn sniff_receiver_index(ns: &str, to: std::net::SocketAddrV4, wait: Duration) -> Option<u32> {
     in_netns(ns, move || {
-        let proto = (libc::ETH_P_IP as u16).to_be();
+        // ETH_P_ALL: only the catch-all tap sees outgoing packets too.
+        let proto = (libc::ETH_P_ALL as u16).to_be();
         #[allow(unsafe_code)] // a packet socket: plain syscall, checked below
         // SAFETY: socket() with constant arguments.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(proto)) };
@@ -242,7 +243,10 @@ pub fn sniff_receiver_index(ns: &str, port: u16, wait: Duration) -> Option<u32> 
             }
             let ihl = usize::from(p[0] & 0x0f) * 4;
             let udp = &p[ihl..];
-            if udp.len() < 8 + 32 || u16::from_be_bytes([udp[2], udp[3]]) != port {
+            if p[16..20] != to.ip().octets()
+                || udp.len() < 8 + 32
+                || u16::from_be_bytes([udp[2], udp[3]]) != to.port()
+            {
                 continue;
             }
             let wg = &udp[8..];
