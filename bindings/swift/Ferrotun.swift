@@ -1234,9 +1234,15 @@ public func FfiConverterTypeTunnel_lower(_ value: Tunnel) -> UInt64 {
  */
 public struct DropStats: Equatable, Hashable {
     /**
-     * IP packets from the TUN that were not IPv4/IPv6 or were truncated.
+     * IP packets from the TUN that were not IPv4/IPv6 or were truncated,
+     * and empty datagrams.
      */
     public var malformedIp: UInt64
+    /**
+     * IP packets from the TUN larger than the config's MTU (the interface's
+     * MTU is set larger), dropped whole.
+     */
+    public var oversizedTunPacket: UInt64
     /**
      * IP packets for a destination no peer's allowed IPs cover.
      */
@@ -1275,8 +1281,13 @@ public struct DropStats: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
-         * IP packets from the TUN that were not IPv4/IPv6 or were truncated.
+         * IP packets from the TUN that were not IPv4/IPv6 or were truncated,
+         * and empty datagrams.
          */malformedIp: UInt64, 
+        /**
+         * IP packets from the TUN larger than the config's MTU (the interface's
+         * MTU is set larger), dropped whole.
+         */oversizedTunPacket: UInt64, 
         /**
          * IP packets for a destination no peer's allowed IPs cover.
          */noRoute: UInt64, 
@@ -1303,6 +1314,7 @@ public struct DropStats: Equatable, Hashable {
          * congestion signal, or the fattest flow's oldest when full).
          */queue: UInt64) {
         self.malformedIp = malformedIp
+        self.oversizedTunPacket = oversizedTunPacket
         self.noRoute = noRoute
         self.sourceNotAllowed = sourceNotAllowed
         self.invalidDatagram = invalidDatagram
@@ -1330,6 +1342,7 @@ public struct FfiConverterTypeDropStats: FfiConverterRustBuffer {
         return
             try DropStats(
                 malformedIp: FfiConverterUInt64.read(from: &buf), 
+                oversizedTunPacket: FfiConverterUInt64.read(from: &buf), 
                 noRoute: FfiConverterUInt64.read(from: &buf), 
                 sourceNotAllowed: FfiConverterUInt64.read(from: &buf), 
                 invalidDatagram: FfiConverterUInt64.read(from: &buf), 
@@ -1343,6 +1356,7 @@ public struct FfiConverterTypeDropStats: FfiConverterRustBuffer {
 
     public static func write(_ value: DropStats, into buf: inout [UInt8]) {
         FfiConverterUInt64.write(value.malformedIp, into: &buf)
+        FfiConverterUInt64.write(value.oversizedTunPacket, into: &buf)
         FfiConverterUInt64.write(value.noRoute, into: &buf)
         FfiConverterUInt64.write(value.sourceNotAllowed, into: &buf)
         FfiConverterUInt64.write(value.invalidDatagram, into: &buf)

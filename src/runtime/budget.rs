@@ -26,10 +26,11 @@ pub const TUN_BATCHES: usize = 16;
 
 /// Bytes of one TUN read batch: 64 KiB (46 packets at MTU 1420; the flow
 /// queue, not the batch, decides how many packets one GSO send carries),
-/// never less than one packet.
+/// never less than one read: each read offers one byte more than
+/// `max_packet`, so that a longer packet is seen (and dropped) rather than cut.
 pub const fn tun_batch_bytes(max_packet: usize) -> usize {
-    if max_packet > TUN_BATCH_BYTES {
-        max_packet
+    if max_packet + 1 > TUN_BATCH_BYTES {
+        max_packet + 1
     } else {
         TUN_BATCH_BYTES
     }
@@ -116,7 +117,7 @@ mod tests {
     fn a_full_tun_batch_fits_the_gso_queue() {
         for mtu in [576usize, 1280, 1420, 1500, MAX_MTU as usize] {
             assert!(gso_queue_bytes(mtu) >= MAX_BATCH * (mtu + DATA_OVERHEAD));
-            assert!(tun_batch_bytes(mtu) >= mtu);
+            assert!(tun_batch_bytes(mtu) > mtu);
         }
     }
 
