@@ -2393,6 +2393,7 @@ public object FfiConverterTypeDropStats: FfiConverterRustBuffer<DropStats> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
