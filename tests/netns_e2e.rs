@@ -185,6 +185,27 @@ fn ip(args: &[&str]) -> String {
     ok(Command::new("ip").args(args))
 }
 
+/// The command line that runs this crate's `ferrotun`: the binary itself, or
+/// behind `FERROTUN_E2E_RUNNER` (whitespace-separated) when that is set.
+/// `.ci/cross.sh` sets it to `qemu-aarch64 -L /usr/aarch64-linux-gnu` to run
+/// the ARM64 binary, which the kernel cannot exec by itself, and the runner
+/// must sit behind `ip netns exec` and `tunfd.py`, where cargo's own
+/// `CARGO_TARGET_*_RUNNER` does not reach.
+fn ferrotun_argv() -> Vec<String> {
+    let runner = std::env::var("FERROTUN_E2E_RUNNER").unwrap_or_default();
+    let mut argv: Vec<String> = runner.split_whitespace().map(String::from).collect();
+    argv.push(FERROTUN.to_string());
+    argv
+}
+
+/// `ferrotun` (see [`ferrotun_argv`]) as a [`Command`], for runs outside a namespace.
+fn ferrotun_command() -> Command {
+    let argv = ferrotun_argv();
+    let mut c = Command::new(&argv[0]);
+    c.args(&argv[1..]);
+    c
+}
+
 fn in_ns(ns: &str, args: &[&str]) -> Command {
     let mut c = Command::new("ip");
     c.args(["netns", "exec", ns]).args(args);
@@ -528,24 +549,22 @@ impl Net {
                 let cfg = self.write(&format!("ft{side}.conf"), &conf.wg_quick());
                 let cfg = cfg.to_str().expect("utf8 path").to_string();
                 let name = format!("ferrotun[{side}]");
-                let h = match s.mode {
-                    TunMode::Own => self.spawn(
-                        &name,
-                        side,
-                        &[FERROTUN, "up", &cfg, "--tun", &tun, "--stats", "1"],
-                        &[],
-                    ),
-                    TunMode::Fd => self.spawn(
-                        &name,
-                        side,
-                        &[
-                            "python3", &tunfd, "--name", &tun, "--addr", &addr4, "--addr", &addr6,
-                            "--mtu", &mtu, "--up", "--", FERROTUN, "up", &cfg, "--tun-fd", "{fd}",
-                            "--stats", "1",
-                        ],
-                        &[],
-                    ),
+                let ferrotun = ferrotun_argv();
+                let ferrotun = ferrotun.iter().map(String::as_str);
+                let args: Vec<&str> = match s.mode {
+                    TunMode::Own => ferrotun
+                        .chain(["up", &cfg, "--tun", &tun, "--stats", "1"])
+                        .collect(),
+                    TunMode::Fd => [
+                        "python3", &tunfd, "--name", &tun, "--addr", &addr4, "--addr", &addr6,
+                        "--mtu", &mtu, "--up", "--",
+                    ]
+                    .into_iter()
+                    .chain(ferrotun)
+                    .chain(["up", &cfg, "--tun-fd", "{fd}", "--stats", "1"])
+                    .collect(),
                 };
+                let h = self.spawn(&name, side, &args, &[]);
                 self.tun[side] = tun;
                 h
             }
@@ -1142,14 +1161,14 @@ fn ferrotun_keys_agree_with_wg() {
         skip_note(msg);
         return;
     }
-    let out = run_bounded(Command::new(FERROTUN).arg("genkey"), CMD_TIMEOUT);
+    let out = run_bounded(ferrotun_command().arg("genkey"), CMD_TIMEOUT);
     assert!(out.status.success(), "ferrotun genkey: {}", out.status);
     let private = String::from_utf8(out.stdout)
         .expect("utf8")
         .trim()
         .to_string();
     assert_eq!(private.len(), 44, "genkey output {private:?}");
-    let mut child = Command::new(FERROTUN)
+    let mut child = ferrotun_command()
         .arg("pubkey")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
