@@ -124,7 +124,7 @@ linux_target() {
     echo "== $triple: build (cargo test --no-run ${cargo_args[*]})"
     if ! cargo test "${cargo_args[@]}" --no-run; then
         row "$triple" "build" "FAILED"
-        failures=$((failures + 1))
+        failures=$((failures + 1)) total_failed=$((total_failed + 1))
         return
     fi
     local built=$((SECONDS - start))
@@ -146,7 +146,7 @@ linux_target() {
         total_skipped=$((total_skipped + ignored))
         if ci; then
             row "$triple" "$what" "FAILED: CI=true but not root"
-            failures=$((failures + 1))
+            failures=$((failures + 1)) total_failed=$((total_failed + 1))
         else
             row "$triple" "$what" "skipped ($ignored ignored tests): needs root"
         fi
@@ -161,7 +161,9 @@ linux_target() {
         total_passed=$((total_passed + p)) total_failed=$((total_failed + f))
         # Whatever the first run ignored and this one did not run stays skipped.
         ((ignored > p + f)) && total_skipped=$((total_skipped + ignored - p - f))
-        row "$triple" "$what" "$p passed, $f failed, $g ignored; $((SECONDS - net_start))s"
+        local ran
+        ran="$(awk '/^test result:/ { t = $NF } END { print t }' "$log")"
+        row "$triple" "$what" "$p passed, $f failed, $g ignored; ${ran:-?} ($((SECONDS - net_start))s with the lock wait)"
     fi
     rm -f "$log"
     echo "== $triple: done in $((SECONDS - start))s"
