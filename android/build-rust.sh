@@ -1,26 +1,41 @@
 #!/usr/bin/env bash
-# Builds libferrotun.so for the Android ABIs into src/main/jniLibs/<abi>/.
+# Builds libferrotun.so for the Android ABIs into <out>/<abi>/ and checks
+# their 16 KB page alignment.
 #
-# Needs: cargo-ndk (`cargo install cargo-ndk`), an NDK (ANDROID_NDK_HOME, r27+
-# recommended) and the Rust targets:
+# Needs: cargo-ndk (`cargo install cargo-ndk`), an NDK in ANDROID_NDK_HOME
+# (r27+ recommended) and the Rust targets:
 #   rustup target add aarch64-linux-android armv7-linux-androideabi x86_64-linux-android i686-linux-android
 #
 # Every library is linked with 16 KB page alignment, which Google Play
-# requires for apps targeting Android 15+ on 16 KB-page devices.
-# The release profile keeps panic=unwind: the FFI layer turns panics into
-# exceptions instead of aborting the app.
+# requires for apps targeting Android 15+ on 16 KB-page devices, and
+# check-page-size.sh verifies it with the NDK's llvm-readelf (failing when
+# there is none). The release profile keeps panic=unwind: the FFI layer turns
+# panics into exceptions instead of aborting the app.
 #
-# Usage: ./build-rust.sh [--release]   (default: release; --debug for a debug build)
+# Usage: ./build-rust.sh [--release|--debug] [--out DIR] [--abi ABI]...
+#   default: release, DIR = src/main/jniLibs (the prebuilt libraries
+#   -PferrotunSkipRust=true packages), all four ABIs. Gradle's buildRust task
+#   passes --out build/rustJniLibs and its ABIs.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 profile=release
-case "${1:-}" in
-    --debug) profile=debug ;;
-    --release | "") profile=release ;;
-    *) echo "usage: $0 [--release|--debug]" >&2; exit 2 ;;
-esac
+out="$here/src/main/jniLibs"
+abis=()
+while (($# > 0)); do
+    case "$1" in
+        --debug) profile=debug ;;
+        --release) profile=release ;;
+        --out) out="$2"; shift ;;
+        --abi) abis+=("$2"); shift ;;
+        *) echo "usage: $0 [--release|--debug] [--out DIR] [--abi ABI]..." >&2; exit 2 ;;
+    esac
+    shift
+done
+((${#abis[@]} > 0)) || abis=(arm64-v8a armeabi-v7a x86_64 x86)
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
 
 # Minimum API level the libraries link against; keep in sync with minSdk in build.gradle.kts.
 platform=24
@@ -32,22 +47,14 @@ export CARGO_TARGET_I686_LINUX_ANDROID_RUSTFLAGS="$page_align"
 
 args=(build --lib)
 [[ $profile == release ]] && args+=(--release)
+targets=()
+for abi in "${abis[@]}"; do targets+=(-t "$abi"); done
 
 cd "$root"
 # Default features only: exactly the surface the bindings describe.
-cargo ndk \
-    -t arm64-v8a -t armeabi-v7a -t x86_64 -t x86 \
-    --platform "$platform" \
-    -o "$here/src/main/jniLibs" \
-    "${args[@]}"
+cargo ndk "${targets[@]}" --platform "$platform" -o "$out" "${args[@]}"
 
-# Check the alignment took effect (LOAD segments aligned to 2**14).
-if command -v llvm-readelf >/dev/null 2>&1; then
-    for so in "$here"/src/main/jniLibs/*/libferrotun.so; do
-        if llvm-readelf -lW "$so" | awk '$1 == "LOAD" { print $NF }' | grep -qv '0x4000'; then
-            echo "error: $so is not 16 KB aligned" >&2
-            exit 1
-        fi
-    done
-fi
-echo "built: $(ls "$here"/src/main/jniLibs/*/libferrotun.so | tr '\n' ' ')"
+libs=()
+for abi in "${abis[@]}"; do libs+=("$out/$abi/libferrotun.so"); done
+bash "$here/check-page-size.sh" "${libs[@]}"
+echo "built (16 KB aligned): ${libs[*]}"

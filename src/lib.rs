@@ -7,9 +7,10 @@
 //!
 //! Sans-IO: [`config`] and [`node`] hold the logic and never touch a socket, a
 //! thread or the clock (boringtun's own timer clock is the one exception,
-//! documented on [`node`]). [`gso`] (the send queue) and [`batch`] (packet
+//! documented on [`node`]); [`settings`] turns a config into what the OS must
+//! be told about the interface. [`gso`] (the send queue) and [`batch`] (packet
 //! batches) are pure data structures.
-//! IO lives in [`io`] (TUN fd, UDP socket), [`runtime`] wires the pieces into
+//! IO lives in [`io`] (TUN fd, UDP socket, endpoint resolution), [`runtime`] wires the pieces into
 //! threads and an event loop, [`platform`] holds OS specifics and [`ffi`] is
 //! the UniFFI surface for Kotlin and Swift.
 
@@ -21,5 +22,6 @@ pub mod io;
 pub mod node;
 pub mod platform;
 pub mod runtime;
+pub mod settings;
 
 uniffi::setup_scaffolding!();

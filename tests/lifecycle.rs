@@ -127,6 +127,7 @@ fn update_config_adds_routes_without_a_new_handshake() {
                 endpoint: peer.endpoint.map(ferrotun::config::Endpoint::Addr),
                 allowed_ips: allowed,
                 persistent_keepalive: None,
+                resolved_endpoint: None,
             }],
         };
         side.tunnel.update_config(config).unwrap();

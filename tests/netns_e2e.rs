@@ -272,6 +272,10 @@ enum TunMode {
     /// `tests/support/tunfd.py` opens and configures it and hands over the fd
     /// (`ferrotun up --tun-fd`, wireguard-go's `WG_TUN_FD`), as Android does.
     Fd,
+    /// As `Fd`, on a multi-queue device, and ferrotun runs with
+    /// `--swap-tun-on-sigusr1`: SIGUSR1 makes it attach a new fd and move
+    /// the running tunnel onto it (ferrotun only).
+    FdSwappable,
 }
 
 #[derive(Clone, Copy)]
@@ -544,9 +548,11 @@ impl Net {
                 let name = format!("ferrotun[{side}]");
                 let ferrotun = ferrotun_argv();
                 let ferrotun = ferrotun.iter().map(String::as_str);
+                let up = ["up", &cfg];
                 let args: Vec<&str> = match s.mode {
                     TunMode::Own => ferrotun
-                        .chain(["up", &cfg, "--tun", &tun, "--stats", "1"])
+                        .chain(up)
+                        .chain(["--tun", &tun, "--stats", "1"])
                         .collect(),
                     TunMode::Fd => [
                         "python3", &tunfd, "--name", &tun, "--addr", &addr4, "--addr", &addr6,
@@ -554,7 +560,28 @@ impl Net {
                     ]
                     .into_iter()
                     .chain(ferrotun)
-                    .chain(["up", &cfg, "--tun-fd", "{fd}", "--stats", "1"])
+                    .chain(up)
+                    .chain(["--tun-fd", "{fd}", "--stats", "1"])
+                    .collect(),
+                    TunMode::FdSwappable => [
+                        "python3",
+                        &tunfd,
+                        "--multi-queue",
+                        "--name",
+                        &tun,
+                        "--addr",
+                        &addr4,
+                        "--addr",
+                        &addr6,
+                        "--mtu",
+                        &mtu,
+                        "--up",
+                        "--",
+                    ]
+                    .into_iter()
+                    .chain(ferrotun)
+                    .chain(up)
+                    .chain(["--tun-fd", "{fd}", "--stats", "1", "--swap-tun-on-sigusr1"])
                     .collect(),
                 };
                 let h = self.spawn(&name, side, &args, &[]);
@@ -573,6 +600,7 @@ impl Net {
                 let name = format!("wireguard-go[{side}]");
                 let h = match s.mode {
                     TunMode::Own => self.spawn(&name, side, &["wireguard-go", "-f", &tun], &env),
+                    TunMode::FdSwappable => panic!("only ferrotun swaps its TUN fd"),
                     TunMode::Fd => self.spawn(
                         &name,
                         side,
@@ -862,6 +890,8 @@ impl Drop for Net {
                 .args(["netns", "del", ns])
                 .stderr(Stdio::null())
                 .status();
+            // Per-namespace files that `ip netns exec` mounts over /etc (hosts).
+            let _ = std::fs::remove_dir_all(format!("/etc/netns/{ns}"));
         }
         for s in &self.uapi {
             let _ = std::fs::remove_file(s);
@@ -1052,6 +1082,121 @@ fn tun_fd_mode_pair() {
     net.ping_all();
     let x = net.start_xfer(0, false, 64 * MIB, None);
     net.finish_xfer(x);
+}
+
+/// The platform layer end to end: side 0's config names its peer by host
+/// name (answered from a hosts file that `ip netns exec` mounts over
+/// /etc/hosts in side 0's namespace, through the system resolver), and its
+/// TUN fd is swapped three times in the middle of a transfer (a new queue
+/// of the same multi-queue device, as Android hands over a new fd after
+/// re-establishing); the transfer's SHA-256 is intact, no new handshake is
+/// needed, and only the newest fd stays open.
+#[test]
+#[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
+fn host_name_endpoint_and_tun_fd_swap_mid_transfer() {
+    let _l = setup(
+        "host_name_endpoint_and_tun_fd_swap_mid_transfer",
+        NETNS_TOOLS,
+    );
+    let mut net = Net::new("swap");
+    let hosts_dir = PathBuf::from(format!("/etc/netns/{}", net.ns[0]));
+    std::fs::create_dir_all(&hosts_dir).expect("/etc/netns dir");
+    std::fs::write(
+        hosts_dir.join("hosts"),
+        format!(
+            "127.0.0.1 localhost\n::1 localhost\n{} peer-b.ferrotun.test\n",
+            OUTER4[1]
+        ),
+    )
+    .expect("hosts file");
+
+    let k = [keys(), keys()];
+    let c0 = Conf {
+        me: 0,
+        keys: &k[0],
+        peer_public: &k[1].public,
+        psk: None,
+        endpoint: Some(format!("peer-b.ferrotun.test:{WG_PORT}")),
+    };
+    let c1 = Conf {
+        me: 1,
+        keys: &k[1],
+        peer_public: &k[0].public,
+        psk: None,
+        endpoint: None,
+    };
+    let swappable = Side {
+        imp: Imp::Ferrotun,
+        mode: TunMode::FdSwappable,
+    };
+    let h1 = net.start_tunnel(1, FT, &c1);
+    let h0 = net.start_tunnel(0, swappable, &c0);
+    net.wait_ping(0, INNER4[1], HANDSHAKE_TIMEOUT);
+    let connected = Instant::now();
+    let resolved = format!("peer 0 endpoint={}:{WG_PORT}", OUTER4[1]);
+    net.wait_line(h0, CMD_TIMEOUT, |l| l.starts_with(&resolved));
+
+    // 24 MiB paced at 3 MiB/s: about 8 s, with swaps at 2, 4 and 6 s.
+    let x = net.start_xfer(0, false, 24 * MIB, Some(3 * MIB));
+    for swap in 1..=3 {
+        thread::sleep(Duration::from_secs(2));
+        assert!(
+            net.running(x.send),
+            "the transfer ended before swap {swap}: pace it slower"
+        );
+        net.signal(h0, "USR1");
+        let deadline = Instant::now() + CMD_TIMEOUT;
+        while net
+            .lines(h0)
+            .iter()
+            .filter(|l| l.contains("TUN fd swapped"))
+            .count()
+            < swap
+        {
+            net.assert_running(h0);
+            assert!(
+                !net.lines(h0).iter().any(|l| l.contains("TUN swap failed")),
+                "swap {swap} failed"
+            );
+            assert!(Instant::now() < deadline, "swap {swap} not reported");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+    net.finish_xfer(x);
+
+    // Only the newest queue is open: the reader's fd and the writer's copy.
+    let pid = net.procs[h0].child.id();
+    let tun_fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc fd dir")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target == &PathBuf::from("/dev/net/tun"))
+        .count();
+    assert_eq!(tun_fds, 2, "old TUN fds were not closed");
+
+    // The other direction, through the swapped fd's writer.
+    let x = net.start_xfer(1, true, 8 * MIB, None);
+    net.finish_xfer(x);
+
+    // The session from before the swaps still carries the traffic: the last
+    // handshake is as old as the connection (stats print every second).
+    let last_peer_line = net
+        .lines(h0)
+        .into_iter()
+        .rfind(|l| l.starts_with("peer 0 "))
+        .expect("peer stats line");
+    let age: u64 = fields(&last_peer_line)["handshake"]
+        .trim_end_matches("s-ago")
+        .parse()
+        .expect("handshake age");
+    let connected_for = connected.elapsed().as_secs();
+    assert!(
+        age + 2 >= connected_for,
+        "a new handshake {age} s ago, connected for {connected_for} s: {last_peer_line}"
+    );
+    let f0 = net.stop_ferrotun(h0);
+    log_stats("ferrotun[0] (swapped)", &f0);
+    let f1 = net.stop_ferrotun(h1);
+    log_stats("ferrotun[1]", &f1);
 }
 
 /// Scenario 5: 3% loss and reordering on the outer path; the inner TCP

@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
+    typealias FfiType = UInt8
+    typealias SwiftType = UInt8
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
     typealias FfiType = UInt16
     typealias SwiftType = UInt16
@@ -883,9 +899,9 @@ public func FfiConverterTypeSocketProtector_lower(_ value: SocketProtector) -> U
 /**
  * A running WireGuard tunnel. Closing/dropping it stops it.
  *
- * Calls are cheap and thread-safe. `start`, `stop` and `networkChanged` may
- * take a few milliseconds (socket setup, joining threads, DNS for host-name
- * endpoints at start): call them off the main thread.
+ * Calls are cheap and thread-safe. `start`, `stop`, `swapTun` and
+ * `networkChanged` may take a few milliseconds (socket setup, joining
+ * threads): call them off the main thread. None of them waits for DNS.
  */
 public protocol TunnelProtocol: AnyObject, Sendable {
     
@@ -934,6 +950,19 @@ public protocol TunnelProtocol: AnyObject, Sendable {
     func stop() throws 
     
     /**
+     * Moves the running tunnel onto a new TUN fd, e.g. after Android
+     * re-established the interface with new routes (`VpnService.Builder
+     * .establish()` returns a new fd; pass `detachFd()`). Sessions and
+     * queued packets are kept; the old fd is closed. Framing stays as at
+     * `start`. The tunnel owns `tun_fd` from here on, also when this throws.
+     *
+     * # Errors
+     * [`FerrotunError::InvalidFd`] (not an open fd; the tunnel keeps the
+     * old one), [`FerrotunError::Io`], or [`FerrotunError::Stopped`].
+     */
+    func swapTun(tunFd: Int32) throws 
+    
+    /**
      * Applies a new config: peers added, removed or changed; unchanged peers keep their sessions.
      *
      * # Errors
@@ -945,9 +974,9 @@ public protocol TunnelProtocol: AnyObject, Sendable {
 /**
  * A running WireGuard tunnel. Closing/dropping it stops it.
  *
- * Calls are cheap and thread-safe. `start`, `stop` and `networkChanged` may
- * take a few milliseconds (socket setup, joining threads, DNS for host-name
- * endpoints at start): call them off the main thread.
+ * Calls are cheap and thread-safe. `start`, `stop`, `swapTun` and
+ * `networkChanged` may take a few milliseconds (socket setup, joining
+ * threads): call them off the main thread. None of them waits for DNS.
  */
 open class Tunnel: TunnelProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1009,8 +1038,14 @@ open class Tunnel: TunnelProtocol, @unchecked Sendable {
      * on Android; pass `null`/`nil` on Apple platforms). `framing` defaults to
      * raw IP; use `AppleUtun` for a utun fd.
      *
+     * Never waits for DNS: each peer starts at its `resolvedEndpoint` (from
+     * `resolveEndpoints`, which the app calls before establishing the
+     * interface) or its literal endpoint; a host name without a
+     * `resolvedEndpoint` is resolved in the background and the peer has no
+     * endpoint until then.
+     *
      * # Errors
-     * Invalid config or fd, unresolvable endpoint, socket errors, or
+     * Invalid config or fd, socket errors, or
      * [`FerrotunError::ProtectFailed`]; no thread or socket is left behind then.
      */
 public static func start(config: TunnelConfig, tunFd: Int32, protector: SocketProtector?, framing: TunFraming? = nil)throws  -> Tunnel  {
@@ -1107,6 +1142,26 @@ open func stop()throws   {try rustCallWithError(FfiConverterTypeFerrotunError_li
         uniffiCallStatus in
     uniffi_ferrotun_fn_method_tunnel_stop(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Moves the running tunnel onto a new TUN fd, e.g. after Android
+     * re-established the interface with new routes (`VpnService.Builder
+     * .establish()` returns a new fd; pass `detachFd()`). Sessions and
+     * queued packets are kept; the old fd is closed. Framing stays as at
+     * `start`. The tunnel owns `tun_fd` from here on, also when this throws.
+     *
+     * # Errors
+     * [`FerrotunError::InvalidFd`] (not an open fd; the tunnel keeps the
+     * old one), [`FerrotunError::Io`], or [`FerrotunError::Stopped`].
+     */
+open func swapTun(tunFd: Int32)throws   {try rustCallWithError(FfiConverterTypeFerrotunError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrotun_fn_method_tunnel_swap_tun(
+            self.uniffiCloneHandle(),
+        FfiConverterInt32.lower(tunFd),uniffiCallStatus
     )
 }
 }
@@ -1304,6 +1359,272 @@ public func FfiConverterTypeDropStats_lower(_ value: DropStats) -> RustBuffer {
 
 
 /**
+ * Settings for one address family.
+ *
+ * Mapping: Android: `addAddress` each address, `addRoute` each route, and
+ * `allowFamily` when `mode` is `LeftToSystem`. Apple: when `addresses` is
+ * not empty, `NEIPv4Settings`/`NEIPv6Settings` with the addresses and
+ * `includedRoutes` = `routes`; otherwise no settings for the family.
+ */
+public struct FamilySettings: Equatable, Hashable {
+    /**
+     * How the family is handled.
+     */
+    public var mode: FamilyMode
+    /**
+     * Interface addresses, in config order, host bits kept.
+     */
+    public var addresses: [IpPrefix]
+    /**
+     * Routes into the tunnel: network addresses (host bits cleared, as
+     * `VpnService.Builder.addRoute` requires), overlaps merged, sorted.
+     */
+    public var routes: [IpPrefix]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * How the family is handled.
+         */mode: FamilyMode, 
+        /**
+         * Interface addresses, in config order, host bits kept.
+         */addresses: [IpPrefix], 
+        /**
+         * Routes into the tunnel: network addresses (host bits cleared, as
+         * `VpnService.Builder.addRoute` requires), overlaps merged, sorted.
+         */routes: [IpPrefix]) {
+        self.mode = mode
+        self.addresses = addresses
+        self.routes = routes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FamilySettings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilySettings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilySettings {
+        return
+            try FamilySettings(
+                mode: FfiConverterTypeFamilyMode.read(from: &buf), 
+                addresses: FfiConverterSequenceTypeIpPrefix.read(from: &buf), 
+                routes: FfiConverterSequenceTypeIpPrefix.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FamilySettings, into buf: inout [UInt8]) {
+        FfiConverterTypeFamilyMode.write(value.mode, into: &buf)
+        FfiConverterSequenceTypeIpPrefix.write(value.addresses, into: &buf)
+        FfiConverterSequenceTypeIpPrefix.write(value.routes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilySettings_lift(_ buf: RustBuffer) throws -> FamilySettings {
+    return try FfiConverterTypeFamilySettings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilySettings_lower(_ value: FamilySettings) -> RustBuffer {
+    return FfiConverterTypeFamilySettings.lower(value)
+}
+
+
+/**
+ * What the OS must be told about the tunnel interface.
+ */
+public struct InterfaceSettings: Equatable, Hashable {
+    /**
+     * Interface MTU (the config's, else `SettingsOptions.default_mtu`).
+     */
+    public var mtu: UInt16
+    /**
+     * IPv4 addresses, routes and mode.
+     */
+    public var ipv4: FamilySettings
+    /**
+     * IPv6 addresses, routes and mode.
+     */
+    public var ipv6: FamilySettings
+    /**
+     * DNS servers, in config order.
+     */
+    public var dnsServers: [String]
+    /**
+     * DNS search domains, in config order.
+     */
+    public var dnsSearchDomains: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Interface MTU (the config's, else `SettingsOptions.default_mtu`).
+         */mtu: UInt16, 
+        /**
+         * IPv4 addresses, routes and mode.
+         */ipv4: FamilySettings, 
+        /**
+         * IPv6 addresses, routes and mode.
+         */ipv6: FamilySettings, 
+        /**
+         * DNS servers, in config order.
+         */dnsServers: [String], 
+        /**
+         * DNS search domains, in config order.
+         */dnsSearchDomains: [String]) {
+        self.mtu = mtu
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+        self.dnsServers = dnsServers
+        self.dnsSearchDomains = dnsSearchDomains
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension InterfaceSettings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInterfaceSettings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> InterfaceSettings {
+        return
+            try InterfaceSettings(
+                mtu: FfiConverterUInt16.read(from: &buf), 
+                ipv4: FfiConverterTypeFamilySettings.read(from: &buf), 
+                ipv6: FfiConverterTypeFamilySettings.read(from: &buf), 
+                dnsServers: FfiConverterSequenceString.read(from: &buf), 
+                dnsSearchDomains: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: InterfaceSettings, into buf: inout [UInt8]) {
+        FfiConverterUInt16.write(value.mtu, into: &buf)
+        FfiConverterTypeFamilySettings.write(value.ipv4, into: &buf)
+        FfiConverterTypeFamilySettings.write(value.ipv6, into: &buf)
+        FfiConverterSequenceString.write(value.dnsServers, into: &buf)
+        FfiConverterSequenceString.write(value.dnsSearchDomains, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInterfaceSettings_lift(_ buf: RustBuffer) throws -> InterfaceSettings {
+    return try FfiConverterTypeInterfaceSettings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInterfaceSettings_lower(_ value: InterfaceSettings) -> RustBuffer {
+    return FfiConverterTypeInterfaceSettings.lower(value)
+}
+
+
+/**
+ * An IP prefix.
+ */
+public struct IpPrefix: Equatable, Hashable {
+    /**
+     * The address, e.g. `"10.0.0.2"` or `"fd00::"`.
+     */
+    public var address: String
+    /**
+     * The prefix length, 0..=32 (IPv4) or 0..=128 (IPv6).
+     */
+    public var prefixLen: UInt8
+    /**
+     * For IPv4, the prefix as a dotted subnet mask (`"255.255.255.0"`),
+     * which `NEIPv4Settings` and `NEIPv4Route` want; `null` for IPv6.
+     */
+    public var subnetMask: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The address, e.g. `"10.0.0.2"` or `"fd00::"`.
+         */address: String, 
+        /**
+         * The prefix length, 0..=32 (IPv4) or 0..=128 (IPv6).
+         */prefixLen: UInt8, 
+        /**
+         * For IPv4, the prefix as a dotted subnet mask (`"255.255.255.0"`),
+         * which `NEIPv4Settings` and `NEIPv4Route` want; `null` for IPv6.
+         */subnetMask: String?) {
+        self.address = address
+        self.prefixLen = prefixLen
+        self.subnetMask = subnetMask
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension IpPrefix: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIpPrefix: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IpPrefix {
+        return
+            try IpPrefix(
+                address: FfiConverterString.read(from: &buf), 
+                prefixLen: FfiConverterUInt8.read(from: &buf), 
+                subnetMask: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: IpPrefix, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.address, into: &buf)
+        FfiConverterUInt8.write(value.prefixLen, into: &buf)
+        FfiConverterOptionString.write(value.subnetMask, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpPrefix_lift(_ buf: RustBuffer) throws -> IpPrefix {
+    return try FfiConverterTypeIpPrefix.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpPrefix_lower(_ value: IpPrefix) -> RustBuffer {
+    return FfiConverterTypeIpPrefix.lower(value)
+}
+
+
+/**
  * One `[Peer]` section.
  */
 public struct PeerConfig: Equatable, Hashable {
@@ -1328,6 +1649,14 @@ public struct PeerConfig: Equatable, Hashable {
      * Seconds between keepalives when idle; `null` or 0 turns them off.
      */
     public var persistentKeepalive: UInt16?
+    /**
+     * Filled by `resolveEndpoints`: the address `endpoint` resolved to
+     * (`"192.0.2.1:51820"`, `"[64:ff9b::c000:201]:51820"`). `start` sends
+     * there and never waits for DNS; `endpoint` keeps the host name so the
+     * tunnel can resolve it again after network changes. Leave `null` when
+     * building a config.
+     */
+    public var resolvedEndpoint: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1347,12 +1676,20 @@ public struct PeerConfig: Equatable, Hashable {
          */allowedIps: [String] = [], 
         /**
          * Seconds between keepalives when idle; `null` or 0 turns them off.
-         */persistentKeepalive: UInt16? = nil) {
+         */persistentKeepalive: UInt16? = nil, 
+        /**
+         * Filled by `resolveEndpoints`: the address `endpoint` resolved to
+         * (`"192.0.2.1:51820"`, `"[64:ff9b::c000:201]:51820"`). `start` sends
+         * there and never waits for DNS; `endpoint` keeps the host name so the
+         * tunnel can resolve it again after network changes. Leave `null` when
+         * building a config.
+         */resolvedEndpoint: String? = nil) {
         self.publicKey = publicKey
         self.presharedKey = presharedKey
         self.endpoint = endpoint
         self.allowedIps = allowedIps
         self.persistentKeepalive = persistentKeepalive
+        self.resolvedEndpoint = resolvedEndpoint
     }
 
     
@@ -1375,7 +1712,8 @@ public struct FfiConverterTypePeerConfig: FfiConverterRustBuffer {
                 presharedKey: FfiConverterOptionString.read(from: &buf), 
                 endpoint: FfiConverterOptionString.read(from: &buf), 
                 allowedIps: FfiConverterSequenceString.read(from: &buf), 
-                persistentKeepalive: FfiConverterOptionUInt16.read(from: &buf)
+                persistentKeepalive: FfiConverterOptionUInt16.read(from: &buf), 
+                resolvedEndpoint: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -1385,6 +1723,7 @@ public struct FfiConverterTypePeerConfig: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.endpoint, into: &buf)
         FfiConverterSequenceString.write(value.allowedIps, into: &buf)
         FfiConverterOptionUInt16.write(value.persistentKeepalive, into: &buf)
+        FfiConverterOptionString.write(value.resolvedEndpoint, into: &buf)
     }
 }
 
@@ -1520,6 +1859,111 @@ public func FfiConverterTypePeerStats_lift(_ buf: RustBuffer) throws -> PeerStat
 #endif
 public func FfiConverterTypePeerStats_lower(_ value: PeerStats) -> RustBuffer {
     return FfiConverterTypePeerStats.lower(value)
+}
+
+
+/**
+ * The platform differences of [`interface_settings`]. Start from
+ * [`android_settings_options`] or [`apple_settings_options`] and change
+ * `unrouted_family` as the app's "block untunneled traffic" setting says.
+ */
+public struct SettingsOptions: Equatable, Hashable {
+    /**
+     * What happens to a family that no peer routes.
+     */
+    public var unroutedFamily: UnroutedFamily
+    /**
+     * The OS blocks a family with no address and no route by itself (Android).
+     * When false (Apple) a blocked family gets a default route into the tunnel.
+     */
+    public var osBlocksUnconfiguredFamily: Bool
+    /**
+     * A family with routes needs an interface address (Apple); one without
+     * gets the placeholder `192.0.0.8/32` or `fd66:7274:756e::1/128` (clamped).
+     */
+    public var requiresAddressPerFamily: Bool
+    /**
+     * IPv6 interface prefixes longer than this are shortened to it (Apple: 120; Android: 128).
+     */
+    public var ipv6MaxPrefixLen: UInt8
+    /**
+     * MTU when the config has none (1280 on phones, as WireGuard's mobile apps use).
+     */
+    public var defaultMtu: UInt16
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * What happens to a family that no peer routes.
+         */unroutedFamily: UnroutedFamily, 
+        /**
+         * The OS blocks a family with no address and no route by itself (Android).
+         * When false (Apple) a blocked family gets a default route into the tunnel.
+         */osBlocksUnconfiguredFamily: Bool, 
+        /**
+         * A family with routes needs an interface address (Apple); one without
+         * gets the placeholder `192.0.0.8/32` or `fd66:7274:756e::1/128` (clamped).
+         */requiresAddressPerFamily: Bool, 
+        /**
+         * IPv6 interface prefixes longer than this are shortened to it (Apple: 120; Android: 128).
+         */ipv6MaxPrefixLen: UInt8, 
+        /**
+         * MTU when the config has none (1280 on phones, as WireGuard's mobile apps use).
+         */defaultMtu: UInt16) {
+        self.unroutedFamily = unroutedFamily
+        self.osBlocksUnconfiguredFamily = osBlocksUnconfiguredFamily
+        self.requiresAddressPerFamily = requiresAddressPerFamily
+        self.ipv6MaxPrefixLen = ipv6MaxPrefixLen
+        self.defaultMtu = defaultMtu
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SettingsOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSettingsOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SettingsOptions {
+        return
+            try SettingsOptions(
+                unroutedFamily: FfiConverterTypeUnroutedFamily.read(from: &buf), 
+                osBlocksUnconfiguredFamily: FfiConverterBool.read(from: &buf), 
+                requiresAddressPerFamily: FfiConverterBool.read(from: &buf), 
+                ipv6MaxPrefixLen: FfiConverterUInt8.read(from: &buf), 
+                defaultMtu: FfiConverterUInt16.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SettingsOptions, into buf: inout [UInt8]) {
+        FfiConverterTypeUnroutedFamily.write(value.unroutedFamily, into: &buf)
+        FfiConverterBool.write(value.osBlocksUnconfiguredFamily, into: &buf)
+        FfiConverterBool.write(value.requiresAddressPerFamily, into: &buf)
+        FfiConverterUInt8.write(value.ipv6MaxPrefixLen, into: &buf)
+        FfiConverterUInt16.write(value.defaultMtu, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSettingsOptions_lift(_ buf: RustBuffer) throws -> SettingsOptions {
+    return try FfiConverterTypeSettingsOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSettingsOptions_lower(_ value: SettingsOptions) -> RustBuffer {
+    return FfiConverterTypeSettingsOptions.lower(value)
 }
 
 
@@ -1785,6 +2229,95 @@ public func FfiConverterTypeTunnelStats_lower(_ value: TunnelStats) -> RustBuffe
 
 
 /**
+ * How one address family is handled; see [`FamilySettings`].
+ */
+
+public enum FamilyMode: Equatable, Hashable {
+    
+    /**
+     * Some peer routes this family: add its addresses and routes.
+     */
+    case routed
+    /**
+     * No peer routes it; left to the device's other networks. Android: add
+     * the addresses and call `allowFamily`. Apple: settings for the family
+     * only if it has addresses, with no routes.
+     */
+    case leftToSystem
+    /**
+     * No peer routes it; its traffic is dropped. Add the addresses and routes
+     * as given: either none (the OS blocks the family) or a default route
+     * into the tunnel, where the core drops it.
+     */
+    case blocked
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FamilyMode: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyMode: FfiConverterRustBuffer {
+    typealias SwiftType = FamilyMode
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyMode {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .routed
+        
+        case 2: return .leftToSystem
+        
+        case 3: return .blocked
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FamilyMode, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .routed:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .leftToSystem:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .blocked:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyMode_lift(_ buf: RustBuffer) throws -> FamilyMode {
+    return try FfiConverterTypeFamilyMode.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyMode_lower(_ value: FamilyMode) -> RustBuffer {
+    return FfiConverterTypeFamilyMode.lower(value)
+}
+
+
+
+/**
  * Every failure an FFI call can report. Becomes the sealed
  * `FerrotunException` in Kotlin and the `FerrotunError` enum in Swift.
  */
@@ -1828,11 +2361,14 @@ enum FerrotunError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */reason: String
     )
     /**
-     * A peer's endpoint host name did not resolve.
+     * A peer's endpoint did not resolve (from `resolveEndpoints`, after its retries).
      */
     case Resolve(
         /**
-         * The `host:port` text.
+         * The peer's public key, base64.
+         */publicKey: String, 
+        /**
+         * The endpoint as configured, `host:port`.
          */host: String, 
         /**
          * The resolver's error.
@@ -1915,6 +2451,7 @@ public struct FfiConverterTypeFerrotunError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf)
             )
         case 4: return .Resolve(
+            publicKey: try FfiConverterString.read(from: &buf), 
             host: try FfiConverterString.read(from: &buf), 
             reason: try FfiConverterString.read(from: &buf)
             )
@@ -1960,8 +2497,9 @@ public struct FfiConverterTypeFerrotunError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Resolve(host,reason):
+        case let .Resolve(publicKey,host,reason):
             writeInt(&buf, Int32(4))
+            FfiConverterString.write(publicKey, into: &buf)
             FfiConverterString.write(host, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
@@ -2315,6 +2853,27 @@ public enum TunnelEvent: Equatable, Hashable {
          */endpoint: String
     )
     /**
+     * A peer's handshakes have gone unanswered for 15 s (three WireGuard
+     * handshake timeouts): show it as "not reachable". Host-name endpoints
+     * are resolved again in the background. Reported once per outage.
+     */
+    case peerUnreachable(
+        /**
+         * The peer's public key, base64.
+         */publicKey: String, 
+        /**
+         * Seconds since the first unanswered handshake initiation.
+         */unansweredSecs: UInt64
+    )
+    /**
+     * A peer reported unreachable was heard from again.
+     */
+    case peerReachable(
+        /**
+         * The peer's public key, base64.
+         */publicKey: String
+    )
+    /**
      * The tunnel stopped; `error` says why when nobody asked it to.
      */
     case stopped(
@@ -2352,7 +2911,13 @@ public struct FfiConverterTypeTunnelEvent: FfiConverterRustBuffer {
         case 3: return .endpointChanged(publicKey: try FfiConverterString.read(from: &buf), endpoint: try FfiConverterString.read(from: &buf)
         )
         
-        case 4: return .stopped(error: try FfiConverterOptionString.read(from: &buf)
+        case 4: return .peerUnreachable(publicKey: try FfiConverterString.read(from: &buf), unansweredSecs: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 5: return .peerReachable(publicKey: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 6: return .stopped(error: try FfiConverterOptionString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -2379,8 +2944,19 @@ public struct FfiConverterTypeTunnelEvent: FfiConverterRustBuffer {
             FfiConverterString.write(endpoint, into: &buf)
             
         
-        case let .stopped(error):
+        case let .peerUnreachable(publicKey,unansweredSecs):
             writeInt(&buf, Int32(4))
+            FfiConverterString.write(publicKey, into: &buf)
+            FfiConverterUInt64.write(unansweredSecs, into: &buf)
+            
+        
+        case let .peerReachable(publicKey):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(publicKey, into: &buf)
+            
+        
+        case let .stopped(error):
+            writeInt(&buf, Int32(6))
             FfiConverterOptionString.write(error, into: &buf)
             
         }
@@ -2400,6 +2976,81 @@ public func FfiConverterTypeTunnelEvent_lift(_ buf: RustBuffer) throws -> Tunnel
 #endif
 public func FfiConverterTypeTunnelEvent_lower(_ value: TunnelEvent) -> RustBuffer {
     return FfiConverterTypeTunnelEvent.lower(value)
+}
+
+
+
+/**
+ * What to do with an address family that no peer's `allowedIps` route.
+ */
+
+public enum UnroutedFamily: Equatable, Hashable {
+    
+    /**
+     * Leave it to the device's other networks (Android: `allowFamily`).
+     */
+    case leaveToSystem
+    /**
+     * Drop its traffic while the tunnel is up.
+     */
+    case block
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension UnroutedFamily: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUnroutedFamily: FfiConverterRustBuffer {
+    typealias SwiftType = UnroutedFamily
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UnroutedFamily {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .leaveToSystem
+        
+        case 2: return .block
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: UnroutedFamily, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .leaveToSystem:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .block:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUnroutedFamily_lift(_ buf: RustBuffer) throws -> UnroutedFamily {
+    return try FfiConverterTypeUnroutedFamily.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUnroutedFamily_lower(_ value: UnroutedFamily) -> RustBuffer {
+    return FfiConverterTypeUnroutedFamily.lower(value)
 }
 
 
@@ -2575,6 +3226,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeIpPrefix: FfiConverterRustBuffer {
+    typealias SwiftType = [IpPrefix]
+
+    public static func write(_ value: [IpPrefix], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeIpPrefix.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [IpPrefix] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [IpPrefix]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeIpPrefix.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypePeerConfig: FfiConverterRustBuffer {
     typealias SwiftType = [PeerConfig]
 
@@ -2711,6 +3387,30 @@ public func publicKey(privateKey: String)throws  -> String  {
 })
 }
 /**
+ * Resolves every peer endpoint through the system resolver and returns the
+ * config with each peer's `resolvedEndpoint` filled in (`endpoint` keeps the
+ * host name, so the tunnel can resolve it again after network changes).
+ *
+ * Blocking, with bounded retries (4 lookups over about 3.5 s per failing
+ * name): call it off the main thread, after the app has decided to connect
+ * and before it establishes the VPN interface, so the lookup goes over the
+ * device's real network. IPv4 literals go through the resolver too, so an
+ * IPv6-only network with NAT64 yields a synthesized address (Apple).
+ *
+ * # Errors
+ * [`FerrotunError::Resolve`] naming the first peer (public key) and host that
+ * did not resolve; [`FerrotunError::InvalidField`] / [`FerrotunError::Config`]
+ * for a bad config.
+ */
+public func resolveEndpoints(config: TunnelConfig)throws  -> TunnelConfig  {
+    return try  FfiConverterTypeTunnelConfig_lift(try rustCallWithError(FfiConverterTypeFerrotunError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrotun_fn_func_resolve_endpoints(
+        FfiConverterTypeTunnelConfig_lower(config),uniffiCallStatus
+    )
+})
+}
+/**
  * Sets the log level (logcat on Android, os_log on Apple, stderr elsewhere),
  * installing the log sink on first use. Takes effect at once, also for running tunnels.
  *
@@ -2735,6 +3435,59 @@ public func toWgQuick(config: TunnelConfig)throws  -> String  {
         uniffiCallStatus in
     uniffi_ferrotun_fn_func_to_wg_quick(
         FfiConverterTypeTunnelConfig_lower(config),uniffiCallStatus
+    )
+})
+}
+/**
+ * The options for Android's `VpnService.Builder`: unrouted families left to
+ * the system, the OS blocks a family without address or route, no address
+ * needed per family, IPv6 prefixes unchanged, MTU 1280 by default.
+ *
+ * # Errors
+ * Only [`FerrotunError::Internal`] (every export can throw; none is expected).
+ */
+public func androidSettingsOptions()throws  -> SettingsOptions  {
+    return try  FfiConverterTypeSettingsOptions_lift(try rustCallWithError(FfiConverterTypeFerrotunError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrotun_fn_func_android_settings_options(uniffiCallStatus
+    )
+})
+}
+/**
+ * The options for Apple's `NEPacketTunnelNetworkSettings`: unrouted families
+ * left to the system, blocking needs a default route, every family with
+ * routes needs an address (placeholder if the config has none), IPv6
+ * prefixes clamped to /120, MTU 1280 by default.
+ *
+ * # Errors
+ * Only [`FerrotunError::Internal`] (every export can throw; none is expected).
+ */
+public func appleSettingsOptions()throws  -> SettingsOptions  {
+    return try  FfiConverterTypeSettingsOptions_lift(try rustCallWithError(FfiConverterTypeFerrotunError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrotun_fn_func_apple_settings_options(uniffiCallStatus
+    )
+})
+}
+/**
+ * What the OS must be told about the tunnel interface for `config`:
+ * addresses, routes and DNS per address family, MTU, and the leak rules
+ * (a family some peer routes gets its routes even without an address; a
+ * family no peer routes is left to the system or blocked per
+ * `options.unrouted_family`). Pure and quick; call it before establishing
+ * the interface and again after every config change (routes may change).
+ *
+ * # Errors
+ * [`FerrotunError::InvalidField`] / [`FerrotunError::Config`] for a bad
+ * config; [`FerrotunError::InvalidField`] (field `options.…`) for options
+ * out of range (`ipv6MaxPrefixLen` > 128, `defaultMtu` outside 576..=9000).
+ */
+public func interfaceSettings(config: TunnelConfig, options: SettingsOptions)throws  -> InterfaceSettings  {
+    return try  FfiConverterTypeInterfaceSettings_lift(try rustCallWithError(FfiConverterTypeFerrotunError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrotun_fn_func_interface_settings(
+        FfiConverterTypeTunnelConfig_lower(config),
+        FfiConverterTypeSettingsOptions_lower(options),uniffiCallStatus
     )
 })
 }
@@ -2763,10 +3516,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrotun_checksum_func_public_key() != 17133) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ferrotun_checksum_func_resolve_endpoints() != 4049) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ferrotun_checksum_func_set_log_level() != 10750) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrotun_checksum_func_to_wg_quick() != 44981) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrotun_checksum_func_android_settings_options() != 14016) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrotun_checksum_func_apple_settings_options() != 56556) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrotun_checksum_func_interface_settings() != 35131) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrotun_checksum_method_socketprotector_protect() != 49772) {
@@ -2787,10 +3552,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrotun_checksum_method_tunnel_stop() != 10775) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ferrotun_checksum_method_tunnel_swap_tun() != 42734) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ferrotun_checksum_method_tunnel_update_config() != 10207) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrotun_checksum_constructor_tunnel_start() != 50009) {
+    if (uniffi_ferrotun_checksum_constructor_tunnel_start() != 22358) {
         return InitializationResult.apiChecksumMismatch
     }
 

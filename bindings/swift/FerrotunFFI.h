@@ -319,6 +319,11 @@ RustBuffer uniffi_ferrotun_fn_method_tunnel_stats(uint64_t ptr, RustCallStatus *
 void uniffi_ferrotun_fn_method_tunnel_stop(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_METHOD_TUNNEL_SWAP_TUN
+#define UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_METHOD_TUNNEL_SWAP_TUN
+void uniffi_ferrotun_fn_method_tunnel_swap_tun(uint64_t ptr, int32_t tun_fd, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_METHOD_TUNNEL_UPDATE_CONFIG
 #define UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_METHOD_TUNNEL_UPDATE_CONFIG
 void uniffi_ferrotun_fn_method_tunnel_update_config(uint64_t ptr, RustBuffer config, RustCallStatus *_Nonnull out_status
@@ -340,6 +345,11 @@ RustBuffer uniffi_ferrotun_fn_func_parse_wg_quick(RustBuffer text, RustCallStatu
 RustBuffer uniffi_ferrotun_fn_func_public_key(RustBuffer private_key, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_FUNC_RESOLVE_ENDPOINTS
+#define UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_FUNC_RESOLVE_ENDPOINTS
+RustBuffer uniffi_ferrotun_fn_func_resolve_endpoints(RustBuffer config, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_FUNC_SET_LOG_LEVEL
 #define UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_FUNC_SET_LOG_LEVEL
 void uniffi_ferrotun_fn_func_set_log_level(RustBuffer level, RustCallStatus *_Nonnull out_status
@@ -348,6 +358,23 @@ void uniffi_ferrotun_fn_func_set_log_level(RustBuffer level, RustCallStatus *_No
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_FUNC_TO_WG_QUICK
 #define UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_FUNC_TO_WG_QUICK
 RustBuffer uniffi_ferrotun_fn_func_to_wg_quick(RustBuffer config, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_FUNC_ANDROID_SETTINGS_OPTIONS
+#define UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_FUNC_ANDROID_SETTINGS_OPTIONS
+RustBuffer uniffi_ferrotun_fn_func_android_settings_options(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_FUNC_APPLE_SETTINGS_OPTIONS
+#define UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_FUNC_APPLE_SETTINGS_OPTIONS
+RustBuffer uniffi_ferrotun_fn_func_apple_settings_options(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_FUNC_INTERFACE_SETTINGS
+#define UNIFFI_FFIDEF_UNIFFI_FERROTUN_FN_FUNC_INTERFACE_SETTINGS
+RustBuffer uniffi_ferrotun_fn_func_interface_settings(RustBuffer config, RustBuffer options, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_FERROTUN_RUSTBUFFER_ALLOC
@@ -628,6 +655,12 @@ uint16_t uniffi_ferrotun_checksum_func_public_key(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_FUNC_RESOLVE_ENDPOINTS
+#define UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_FUNC_RESOLVE_ENDPOINTS
+uint16_t uniffi_ferrotun_checksum_func_resolve_endpoints(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_FUNC_SET_LOG_LEVEL
 #define UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_FUNC_SET_LOG_LEVEL
 uint16_t uniffi_ferrotun_checksum_func_set_log_level(void
@@ -637,6 +670,24 @@ uint16_t uniffi_ferrotun_checksum_func_set_log_level(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_FUNC_TO_WG_QUICK
 #define UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_FUNC_TO_WG_QUICK
 uint16_t uniffi_ferrotun_checksum_func_to_wg_quick(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_FUNC_ANDROID_SETTINGS_OPTIONS
+#define UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_FUNC_ANDROID_SETTINGS_OPTIONS
+uint16_t uniffi_ferrotun_checksum_func_android_settings_options(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_FUNC_APPLE_SETTINGS_OPTIONS
+#define UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_FUNC_APPLE_SETTINGS_OPTIONS
+uint16_t uniffi_ferrotun_checksum_func_apple_settings_options(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_FUNC_INTERFACE_SETTINGS
+#define UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_FUNC_INTERFACE_SETTINGS
+uint16_t uniffi_ferrotun_checksum_func_interface_settings(void
     
 );
 #endif
@@ -673,6 +724,12 @@ uint16_t uniffi_ferrotun_checksum_method_tunnel_stats(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_METHOD_TUNNEL_STOP
 #define UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_METHOD_TUNNEL_STOP
 uint16_t uniffi_ferrotun_checksum_method_tunnel_stop(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_METHOD_TUNNEL_SWAP_TUN
+#define UNIFFI_FFIDEF_UNIFFI_FERROTUN_CHECKSUM_METHOD_TUNNEL_SWAP_TUN
+uint16_t uniffi_ferrotun_checksum_method_tunnel_swap_tun(void
     
 );
 #endif

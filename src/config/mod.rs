@@ -55,6 +55,10 @@ pub struct PeerConfig {
     pub allowed_ips: Vec<IpNet>,
     /// Seconds between keepalives when otherwise idle; `None` or 0 turns them off.
     pub persistent_keepalive: Option<u16>,
+    /// The address `endpoint` resolved to (see [`crate::io::resolve`]): where
+    /// the tunnel sends until the peer is heard from. `endpoint` keeps the host
+    /// name so the tunnel can resolve it again. Not part of wg-quick text.
+    pub resolved_endpoint: Option<SocketAddr>,
 }
 
 /// A peer's configured endpoint.
@@ -62,13 +66,25 @@ pub struct PeerConfig {
 pub enum Endpoint {
     /// A literal socket address (`192.0.2.1:51820`, `[2001:db8::1]:51820`).
     Addr(SocketAddr),
-    /// A host name, resolved when the tunnel starts.
+    /// A host name, resolved before the tunnel starts and again after network
+    /// changes ([`crate::io::resolve`]).
     Host {
         /// The DNS name.
         host: String,
         /// The UDP port.
         port: u16,
     },
+}
+
+impl PeerConfig {
+    /// Where to send before the peer is heard from: the resolved address,
+    /// else a literal endpoint; `None` for an unresolved host name.
+    pub fn initial_endpoint(&self) -> Option<SocketAddr> {
+        self.resolved_endpoint.or(match self.endpoint {
+            Some(Endpoint::Addr(addr)) => Some(addr),
+            Some(Endpoint::Host { .. }) | None => None,
+        })
+    }
 }
 
 impl TunnelConfig {

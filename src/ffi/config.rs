@@ -58,6 +58,13 @@ pub struct PeerConfig {
     /// Seconds between keepalives when idle; `null` or 0 turns them off.
     #[uniffi(default = None)]
     pub persistent_keepalive: Option<u16>,
+    /// Filled by `resolveEndpoints`: the address `endpoint` resolved to
+    /// (`"192.0.2.1:51820"`, `"[64:ff9b::c000:201]:51820"`). `start` sends
+    /// there and never waits for DNS; `endpoint` keeps the host name so the
+    /// tunnel can resolve it again after network changes. Leave `null` when
+    /// building a config.
+    #[uniffi(default = None)]
+    pub resolved_endpoint: Option<String>,
 }
 
 impl fmt::Debug for TunnelConfig {
@@ -85,6 +92,7 @@ impl fmt::Debug for PeerConfig {
             .field("endpoint", &self.endpoint)
             .field("allowed_ips", &self.allowed_ips)
             .field("persistent_keepalive", &self.persistent_keepalive)
+            .field("resolved_endpoint", &self.resolved_endpoint)
             .finish()
     }
 }
@@ -196,6 +204,16 @@ fn peer_from_ffi(index: usize, peer: PeerConfig) -> Result<config::PeerConfig, F
         .map(parse_endpoint)
         .transpose()
         .map_err(|e| invalid(field("endpoint"), e))?;
+    let resolved_endpoint = peer
+        .resolved_endpoint
+        .as_deref()
+        .map(|text| {
+            text.trim()
+                .parse::<SocketAddr>()
+                .map_err(|_| format!("{text:?} is not a.b.c.d:port or [v6]:port"))
+        })
+        .transpose()
+        .map_err(|e| invalid(field("resolvedEndpoint"), e))?;
     let allowed_ips = peer
         .allowed_ips
         .iter()
@@ -208,6 +226,7 @@ fn peer_from_ffi(index: usize, peer: PeerConfig) -> Result<config::PeerConfig, F
         endpoint,
         allowed_ips,
         persistent_keepalive: peer.persistent_keepalive,
+        resolved_endpoint,
     })
 }
 
@@ -233,6 +252,7 @@ impl From<&config::PeerConfig> for PeerConfig {
             endpoint: value.endpoint.as_ref().map(print_endpoint),
             allowed_ips: value.allowed_ips.iter().map(ToString::to_string).collect(),
             persistent_keepalive: value.persistent_keepalive,
+            resolved_endpoint: value.resolved_endpoint.map(|a| a.to_string()),
         }
     }
 }
@@ -256,6 +276,7 @@ mod tests {
                 endpoint: Some("[2001:db8::1]:51820".into()),
                 allowed_ips: vec!["0.0.0.0/0".into(), "::/0".into()],
                 persistent_keepalive: Some(25),
+                resolved_endpoint: None,
             }],
         }
     }
@@ -286,6 +307,26 @@ mod tests {
         let err = config::TunnelConfig::try_from(ffi).unwrap_err();
         assert!(err.to_string().contains("privateKey"), "{err}");
         assert!(err.to_string().contains("32"), "{err}");
+    }
+
+    #[test]
+    fn a_resolved_endpoint_must_be_an_address() {
+        let mut ffi = sample();
+        ffi.peers[0].endpoint = Some("vpn.example.com:51820".into());
+        ffi.peers[0].resolved_endpoint = Some("[64:ff9b::c000:201]:51820".into());
+        let core = config::TunnelConfig::try_from(ffi.clone()).unwrap();
+        assert_eq!(
+            core.peers[0].initial_endpoint(),
+            Some("[64:ff9b::c000:201]:51820".parse().unwrap())
+        );
+        assert_eq!(TunnelConfig::from(&core).peers, ffi.peers, "round trip");
+
+        ffi.peers[0].resolved_endpoint = Some("vpn.example.com:51820".into());
+        let err = config::TunnelConfig::try_from(ffi).unwrap_err();
+        assert!(
+            matches!(&err, FerrotunError::InvalidField { field, .. } if field == "peers[0].resolvedEndpoint"),
+            "{err:?}"
+        );
     }
 
     #[test]

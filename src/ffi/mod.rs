@@ -18,6 +18,7 @@
 #![allow(unsafe_code)]
 
 mod config;
+mod settings;
 mod tunnel;
 
 use std::any::Any;
@@ -25,12 +26,17 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 pub use self::config::{PeerConfig, TunnelConfig};
+pub use self::settings::{
+    FamilyMode, FamilySettings, InterfaceSettings, IpPrefix, SettingsOptions, UnroutedFamily,
+    android_settings_options, apple_settings_options, interface_settings,
+};
 pub use self::tunnel::{
     DropStats, PeerStats, ProtectError, SocketProtector, TunFraming, Tunnel, TunnelEvent,
     TunnelStats,
 };
 
 use crate::config::{ConfigError, PrivateKey};
+use crate::io::resolve::{self, ResolveError, SystemResolver};
 use crate::runtime::RuntimeError;
 
 /// Every failure an FFI call can report. Becomes the sealed
@@ -62,10 +68,12 @@ pub enum FerrotunError {
         /// Why it was refused.
         reason: String,
     },
-    /// A peer's endpoint host name did not resolve.
-    #[error("cannot resolve endpoint {host}: {reason}")]
+    /// A peer's endpoint did not resolve (from `resolveEndpoints`, after its retries).
+    #[error("cannot resolve endpoint {host} of peer {public_key}: {reason}")]
     Resolve {
-        /// The `host:port` text.
+        /// The peer's public key, base64.
+        public_key: String,
+        /// The endpoint as configured, `host:port`.
         host: String,
         /// The resolver's error.
         reason: String,
@@ -115,11 +123,20 @@ impl From<ConfigError> for FerrotunError {
     }
 }
 
+impl From<ResolveError> for FerrotunError {
+    fn from(value: ResolveError) -> Self {
+        FerrotunError::Resolve {
+            public_key: value.public_key,
+            host: value.host,
+            reason: value.reason,
+        }
+    }
+}
+
 impl From<RuntimeError> for FerrotunError {
     fn from(value: RuntimeError) -> Self {
         match value {
             RuntimeError::Config(e) => e.into(),
-            RuntimeError::Resolve { host, reason } => FerrotunError::Resolve { host, reason },
             RuntimeError::ProtectFailed => FerrotunError::ProtectFailed {
                 reason: "the protector refused the socket".into(),
             },
@@ -242,6 +259,34 @@ pub fn public_key(private_key: String) -> Result<String, FerrotunError> {
                 reason: e.to_string(),
             })?;
         Ok(key.public_key().to_base64())
+    })
+}
+
+/// Resolves every peer endpoint through the system resolver and returns the
+/// config with each peer's `resolvedEndpoint` filled in (`endpoint` keeps the
+/// host name, so the tunnel can resolve it again after network changes).
+///
+/// Blocking, with bounded retries (4 lookups over about 3.5 s per failing
+/// name): call it off the main thread, after the app has decided to connect
+/// and before it establishes the VPN interface, so the lookup goes over the
+/// device's real network. IPv4 literals go through the resolver too, so an
+/// IPv6-only network with NAT64 yields a synthesized address (Apple).
+///
+/// # Errors
+/// [`FerrotunError::Resolve`] naming the first peer (public key) and host that
+/// did not resolve; [`FerrotunError::InvalidField`] / [`FerrotunError::Config`]
+/// for a bad config.
+#[uniffi::export]
+pub fn resolve_endpoints(config: TunnelConfig) -> Result<TunnelConfig, FerrotunError> {
+    guard("resolveEndpoints", || {
+        let config = crate::config::TunnelConfig::try_from(config)?;
+        let resolved = resolve::resolve_config(
+            config,
+            &SystemResolver,
+            &resolve::DEFAULT_RETRY,
+            &mut std::thread::sleep,
+        )?;
+        Ok(TunnelConfig::from(&resolved))
     })
 }
 

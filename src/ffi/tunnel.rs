@@ -139,6 +139,20 @@ pub enum TunnelEvent {
         /// Its new `address:port`.
         endpoint: String,
     },
+    /// A peer's handshakes have gone unanswered for 15 s (three WireGuard
+    /// handshake timeouts): show it as "not reachable". Host-name endpoints
+    /// are resolved again in the background. Reported once per outage.
+    PeerUnreachable {
+        /// The peer's public key, base64.
+        public_key: String,
+        /// Seconds since the first unanswered handshake initiation.
+        unanswered_secs: u64,
+    },
+    /// A peer reported unreachable was heard from again.
+    PeerReachable {
+        /// The peer's public key, base64.
+        public_key: String,
+    },
     /// The tunnel stopped; `error` says why when nobody asked it to.
     Stopped {
         /// The failure that stopped it, if any.
@@ -161,6 +175,16 @@ impl From<runtime::TunnelEvent> for TunnelEvent {
             } => TunnelEvent::EndpointChanged {
                 public_key: public_key.to_base64(),
                 endpoint: endpoint.to_string(),
+            },
+            runtime::TunnelEvent::PeerUnreachable {
+                public_key,
+                unanswered_for,
+            } => TunnelEvent::PeerUnreachable {
+                public_key: public_key.to_base64(),
+                unanswered_secs: unanswered_for.as_secs(),
+            },
+            runtime::TunnelEvent::PeerReachable { public_key } => TunnelEvent::PeerReachable {
+                public_key: public_key.to_base64(),
             },
             runtime::TunnelEvent::Stopped { error } => TunnelEvent::Stopped { error },
         }
@@ -270,9 +294,9 @@ impl From<runtime::TunnelStats> for TunnelStats {
 
 /// A running WireGuard tunnel. Closing/dropping it stops it.
 ///
-/// Calls are cheap and thread-safe. `start`, `stop` and `networkChanged` may
-/// take a few milliseconds (socket setup, joining threads, DNS for host-name
-/// endpoints at start): call them off the main thread.
+/// Calls are cheap and thread-safe. `start`, `stop`, `swapTun` and
+/// `networkChanged` may take a few milliseconds (socket setup, joining
+/// threads): call them off the main thread. None of them waits for DNS.
 #[derive(uniffi::Object)]
 pub struct Tunnel {
     inner: runtime::Tunnel,
@@ -334,8 +358,14 @@ impl Tunnel {
     /// on Android; pass `null`/`nil` on Apple platforms). `framing` defaults to
     /// raw IP; use `AppleUtun` for a utun fd.
     ///
+    /// Never waits for DNS: each peer starts at its `resolvedEndpoint` (from
+    /// `resolveEndpoints`, which the app calls before establishing the
+    /// interface) or its literal endpoint; a host name without a
+    /// `resolvedEndpoint` is resolved in the background and the peer has no
+    /// endpoint until then.
+    ///
     /// # Errors
-    /// Invalid config or fd, unresolvable endpoint, socket errors, or
+    /// Invalid config or fd, socket errors, or
     /// [`FerrotunError::ProtectFailed`]; no thread or socket is left behind then.
     #[uniffi::constructor(default(framing = None))]
     pub fn start(
@@ -360,6 +390,7 @@ impl Tunnel {
                     .clone()
                     .map(|b| b as Arc<dyn runtime::SocketProtector>),
                 framing: framing.unwrap_or_default().into(),
+                resolver: None,
             };
             let inner = runtime::Tunnel::start(config, tun, options)
                 .map_err(|e| with_protect_reason(e, bridge.as_deref()))?;
@@ -406,6 +437,20 @@ impl Tunnel {
                 .network_changed()
                 .map_err(|e| self.protect_error(e))
         })
+    }
+
+    /// Moves the running tunnel onto a new TUN fd, e.g. after Android
+    /// re-established the interface with new routes (`VpnService.Builder
+    /// .establish()` returns a new fd; pass `detachFd()`). Sessions and
+    /// queued packets are kept; the old fd is closed. Framing stays as at
+    /// `start`. The tunnel owns `tun_fd` from here on, also when this throws.
+    ///
+    /// # Errors
+    /// [`FerrotunError::InvalidFd`] (not an open fd; the tunnel keeps the
+    /// old one), [`FerrotunError::Io`], or [`FerrotunError::Stopped`].
+    pub fn swap_tun(&self, tun_fd: i32) -> Result<(), FerrotunError> {
+        let tun = own_fd(tun_fd)?;
+        guard("Tunnel.swapTun", move || Ok(self.inner.swap_tun(tun)?))
     }
 
     /// A snapshot of the counters.
@@ -509,6 +554,7 @@ mod tests {
                 endpoint: None,
                 allowed_ips: vec!["10.98.0.2/32".into()],
                 persistent_keepalive: None,
+                resolved_endpoint: None,
             }],
         }
     }
@@ -541,6 +587,33 @@ mod tests {
             matches!(err, FerrotunError::InvalidField { ref field, .. } if field == "addresses[1]")
         );
         assert!(app.send(&[0x45; 20]).is_err(), "the TUN fd is still open");
+    }
+
+    #[test]
+    fn swap_tun_takes_the_fd_and_refuses_a_closed_one() {
+        let (fd, _app) = fake_tun();
+        let tunnel = Tunnel::start(config(), fd, None, None).unwrap();
+        let err = tunnel.swap_tun(-1).unwrap_err();
+        assert!(
+            matches!(err, FerrotunError::InvalidFd { fd: -1, .. }),
+            "{err:?}"
+        );
+        let (new_fd, new_app) = fake_tun();
+        tunnel.swap_tun(new_fd).unwrap();
+        tunnel.stop().unwrap();
+        assert!(
+            new_app.send(&[0x45; 20]).is_err(),
+            "stop closed the swapped-in fd"
+        );
+        let (late_fd, late_app) = fake_tun();
+        assert!(matches!(
+            tunnel.swap_tun(late_fd),
+            Err(FerrotunError::Stopped)
+        ));
+        assert!(
+            late_app.send(&[0x45; 20]).is_err(),
+            "closed also on failure"
+        );
     }
 
     #[test]

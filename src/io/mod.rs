@@ -1,4 +1,5 @@
-//! The thin IO layer: the TUN fd and the UDP socket. No protocol logic here.
+//! The thin IO layer: the TUN fd, the UDP socket and endpoint resolution. No protocol logic here.
 
+pub mod resolve;
 pub mod tun;
 pub mod udp;

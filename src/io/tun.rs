@@ -6,7 +6,7 @@
 //! [`TunFraming::AppleUtun`]), or a `socketpair(AF_UNIX, SOCK_DGRAM)` in tests.
 #![allow(unsafe_code)] // raw read/write/poll on the TUN fd; each block says why it is sound
 
-use std::io;
+use std::io::{self, Read as _, Write as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc as std_mpsc;
@@ -104,6 +104,12 @@ fn write_packet(fd: BorrowedFd<'_>, framing: TunFraming, packet: &[u8]) -> io::R
     }
 }
 
+/// Batches the reader still drains from the old fd after a swap was asked
+/// for, before it switches even if the old fd keeps having packets: the
+/// packets the old interface queued before the swap are delivered, and a
+/// flood on the old fd cannot hold the swap up for more than this many batches.
+pub const SWAP_DRAIN_BATCHES: usize = 4;
+
 /// Waits until `fd` or `wake` is readable. Returns `false` when `wake` fired.
 fn wait_readable(fd: BorrowedFd<'_>, wake: BorrowedFd<'_>) -> io::Result<bool> {
     let mut fds = [
@@ -140,9 +146,16 @@ pub enum ReaderExit {
     Failed(io::Error),
 }
 
+/// A new fd for the reader, and what to do once the old one is closed.
+struct Swap {
+    fd: OwnedFd,
+    done: Box<dyn FnOnce() + Send>,
+}
+
 /// Handle to the reader thread; dropping it does not stop the thread, [`Self::stop`] does.
 pub struct TunReader {
     wake: UnixStream,
+    swaps: std_mpsc::Sender<Swap>,
     thread: Option<JoinHandle<ReaderExit>>,
 }
 
@@ -161,13 +174,43 @@ impl TunReader {
         batches: mpsc::Sender<PacketBatch>,
     ) -> io::Result<Self> {
         let (wake, wake_rx) = UnixStream::pair()?;
+        // Neither end may block: the event loop writes wake-ups, the reader drains them.
+        wake.set_nonblocking(true)?;
+        wake_rx.set_nonblocking(true)?;
+        let (swaps, swap_rx) = std_mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("ferrotun-tun-rx".into())
-            .spawn(move || read_loop(fd, framing, max_packet, pool, batches, wake_rx))?;
+            .spawn(move || {
+                let wake = Wake {
+                    stream: wake_rx,
+                    swaps: swap_rx,
+                };
+                read_loop(fd, framing, max_packet, pool, batches, wake)
+            })?;
         Ok(Self {
             wake,
+            swaps,
             thread: Some(thread),
         })
+    }
+
+    /// Hands the reader a new fd (already non-blocking). It first drains the
+    /// old fd (until it is empty, at most [`SWAP_DRAIN_BATCHES`] batches),
+    /// then closes it, reads from `fd` and calls `done`.
+    ///
+    /// # Errors
+    /// When the reader has ended; `fd` is closed and `done` never called then.
+    pub fn swap(&self, fd: OwnedFd, done: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+        self.swaps
+            .send(Swap { fd, done })
+            .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
+        // One byte wakes the reader if it waits in poll; it then finds the swap.
+        match (&self.wake).write(&[1]) {
+            Ok(_) => Ok(()),
+            // A full wake buffer already holds a wake-up.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Wakes the thread, waits for it to end and reports how it ended.
@@ -184,56 +227,140 @@ impl Drop for TunReader {
     }
 }
 
+/// The reader's side of its handle: the wake-up stream (a byte: look for a
+/// swap; hang-up: stop) and the swap requests.
+struct Wake {
+    stream: UnixStream,
+    swaps: std_mpsc::Receiver<Swap>,
+}
+
+impl Wake {
+    /// Consumes wake-up bytes; `false` when the handle hung up (stop).
+    fn drain(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return false,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // WouldBlock: all consumed. Any other error: treat as a stop.
+                Err(e) => return e.kind() == io::ErrorKind::WouldBlock,
+            }
+        }
+    }
+}
+
+/// How filling one batch ended.
+enum Fill {
+    /// The batch is full, or the fd had nothing more (`drained`).
+    Done { drained: bool },
+    /// The fd failed or hit end of file.
+    Failed(io::Error),
+}
+
+/// Reads packets into `batch` until it is full or the fd would block.
+fn fill(
+    fd: BorrowedFd<'_>,
+    framing: TunFraming,
+    max_packet: usize,
+    batch: &mut PacketBatch,
+    logged_errors: &mut u32,
+) -> Fill {
+    loop {
+        if !batch.has_room_for(max_packet) {
+            return Fill::Done { drained: false };
+        }
+        match read_packet(fd, framing, &mut batch.tail()[..max_packet]) {
+            Ok(0) => {
+                if framing == TunFraming::Raw {
+                    return Fill::Failed(io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+            Ok(n) => batch.commit(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Fill::Done { drained: true },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::EIO)) => {
+                return Fill::Failed(e);
+            }
+            Err(e) => {
+                // Transient per-packet errors (e.g. a truncated read); rate-limit the log.
+                if *logged_errors < 10 {
+                    *logged_errors += 1;
+                    tracing::warn!(error = %e, "TUN read failed");
+                }
+            }
+        }
+    }
+}
+
 fn read_loop(
-    fd: OwnedFd,
+    mut fd: OwnedFd,
     framing: TunFraming,
     max_packet: usize,
     pool: std_mpsc::Receiver<PacketBatch>,
     batches: mpsc::Sender<PacketBatch>,
-    wake: UnixStream,
+    mut wake: Wake,
 ) -> ReaderExit {
     let mut logged_errors = 0u32;
+    // A batch taken from the pool but still empty, kept across waits.
+    let mut spare: Option<PacketBatch> = None;
+    // A requested swap, and how many batches were drained from the old fd since.
+    let mut pending: Option<(Swap, usize)> = None;
     loop {
-        // Blocks while every batch is in flight: backpressure from the event loop.
-        let Ok(mut batch) = pool.recv() else {
-            return ReaderExit::Stopped;
-        };
-        loop {
-            if !batch.has_room_for(max_packet) {
-                break;
-            }
-            match read_packet(fd.as_fd(), framing, &mut batch.tail()[..max_packet]) {
-                Ok(0) => {
-                    if framing == TunFraming::Raw {
-                        return ReaderExit::Failed(io::ErrorKind::UnexpectedEof.into());
-                    }
-                }
-                Ok(n) => batch.commit(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !batch.is_empty() {
-                        break;
-                    }
-                    match wait_readable(fd.as_fd(), wake.as_fd()) {
-                        Ok(true) => {}
-                        Ok(false) => return ReaderExit::Stopped,
-                        Err(e) => return ReaderExit::Failed(e),
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::EIO)) => {
-                    return ReaderExit::Failed(e);
-                }
-                Err(e) => {
-                    // Transient per-packet errors (e.g. a truncated read); rate-limit the log.
-                    if logged_errors < 10 {
-                        logged_errors += 1;
-                        tracing::warn!(error = %e, "TUN read failed");
-                    }
-                }
-            }
+        if pending.is_none() {
+            pending = wake.swaps.try_recv().ok().map(|swap| (swap, 0));
         }
-        if batches.blocking_send(batch).is_err() {
+        // Blocks while every batch is in flight: backpressure from the event loop.
+        let mut batch = match spare.take() {
+            Some(batch) => batch,
+            None => match pool.recv() {
+                Ok(batch) => batch,
+                Err(_) => return ReaderExit::Stopped,
+            },
+        };
+        let drained = match fill(
+            fd.as_fd(),
+            framing,
+            max_packet,
+            &mut batch,
+            &mut logged_errors,
+        ) {
+            Fill::Done { drained } => drained,
+            // The OS may tear the old interface down once the new one is up:
+            // with a swap pending, an ended old fd is simply done.
+            Fill::Failed(e) if pending.is_some() => {
+                tracing::debug!(error = %e, "old TUN fd ended during a swap");
+                true
+            }
+            Fill::Failed(e) => return ReaderExit::Failed(e),
+        };
+        let idle = batch.is_empty();
+        if idle {
+            spare = Some(batch);
+        } else if batches.blocking_send(batch).is_err() {
             return ReaderExit::Stopped;
+        }
+        if let Some((swap, drained_batches)) = pending.take() {
+            if drained || drained_batches + 1 >= SWAP_DRAIN_BATCHES {
+                // The old fd closes here; packets it still holds were left to
+                // the old interface, which the OS tears down with it.
+                fd = swap.fd;
+                (swap.done)();
+                tracing::debug!("TUN reader moved to the new fd");
+                continue;
+            }
+            pending = Some((swap, drained_batches + 1));
+        }
+        if idle {
+            match wait_readable(fd.as_fd(), wake.stream.as_fd()) {
+                Ok(true) => {}
+                Ok(false) => {
+                    if !wake.drain() {
+                        return ReaderExit::Stopped;
+                    }
+                }
+                Err(e) => return ReaderExit::Failed(e),
+            }
         }
     }
 }
@@ -245,6 +372,14 @@ pub struct TunWriter {
 }
 
 impl TunWriter {
+    /// A writer for `fd` (already non-blocking) with this writer's framing.
+    ///
+    /// # Errors
+    /// When the fd cannot be registered.
+    pub fn for_new_fd(&self, fd: OwnedFd) -> io::Result<Self> {
+        Self::new(fd, self.framing)
+    }
+
     /// Registers `fd` (already non-blocking) with the current tokio runtime.
     ///
     /// # Errors

@@ -28,6 +28,7 @@
 //! (monotonic) only schedules those wakeups. Tests run against real time in
 //! short bounded spans.
 
+mod health;
 mod packet;
 mod peer;
 mod routing;
@@ -43,6 +44,7 @@ use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::{Packet, Tunn, TunnResult};
 use boringtun::x25519;
 
+pub use health::PEER_UNREACHABLE_AFTER;
 pub use packet::{IpHeader, parse as parse_ip_header};
 pub use routing::RoutingTable;
 
@@ -97,6 +99,18 @@ impl PacketSink for crate::batch::PacketBatch {
 pub enum Event {
     /// A handshake with this peer completed.
     HandshakeCompleted {
+        /// The peer.
+        public_key: PublicKey,
+    },
+    /// The peer's handshakes have gone unanswered for [`PEER_UNREACHABLE_AFTER`].
+    PeerUnreachable {
+        /// The peer.
+        public_key: PublicKey,
+        /// Since the first unanswered handshake initiation.
+        unanswered_for: std::time::Duration,
+    },
+    /// A peer reported unreachable sent an authenticated packet again.
+    PeerReachable {
         /// The peer.
         public_key: PublicKey,
     },
@@ -202,8 +216,8 @@ impl std::fmt::Debug for Node {
 const INDEX_MASK: u32 = 0x00ff_ffff;
 
 impl Node {
-    /// Builds a node. Peer endpoints must be literal addresses already
-    /// (host names are resolved by the runtime).
+    /// Builds a node. A peer whose endpoint is a host name without a
+    /// `resolved_endpoint` has no endpoint until [`Node::set_resolved_endpoint`].
     ///
     /// # Errors
     /// A config that fails [`TunnelConfig::validate`].
@@ -307,9 +321,9 @@ impl Node {
                     if peer.config.preshared_key == new.preshared_key
                         && peer.config.persistent_keepalive == new.persistent_keepalive =>
                 {
-                    if peer.config.endpoint != new.endpoint
-                        && let Some(crate::config::Endpoint::Addr(addr)) = new.endpoint
-                    {
+                    let endpoint_changed = peer.config.endpoint != new.endpoint
+                        || peer.config.resolved_endpoint != new.resolved_endpoint;
+                    if endpoint_changed && let Some(addr) = new.initial_endpoint() {
                         peer.endpoint = Some(addr);
                     }
                     peer.config = new.clone();
@@ -414,9 +428,7 @@ impl Node {
             }
             TunnResult::WriteToNetwork(reply) => {
                 let reply_kind = reply[0];
-                if let Some(event) = peer.on_authenticated(kind, from, now) {
-                    self.events.push_back(event);
-                }
+                peer.on_authenticated(kind, from, now, &mut self.events);
                 let completed = matches!(
                     (kind, reply_kind),
                     (MSG_HANDSHAKE_INIT, MSG_HANDSHAKE_RESPONSE)
@@ -437,10 +449,8 @@ impl Node {
             }
             TunnResult::Done => {
                 // A keepalive (authenticated, nothing to deliver) or a cookie reply.
-                if kind == MSG_DATA
-                    && let Some(event) = peer.on_authenticated(kind, from, now)
-                {
-                    self.events.push_back(event);
+                if kind == MSG_DATA {
+                    peer.on_authenticated(kind, from, now, &mut self.events);
                 }
             }
             TunnResult::Err(e) => {
@@ -518,9 +528,7 @@ impl Node {
         allowed: bool,
     ) {
         let peer = self.peers.get_mut(&id).expect("caller looked the peer up");
-        if let Some(event) = peer.on_authenticated(MSG_DATA, from, now) {
-            self.events.push_back(event);
-        }
+        peer.on_authenticated(MSG_DATA, from, now, &mut self.events);
         peer.timers.last_data_received = Some(now);
         if !allowed {
             self.drops.source_not_allowed += 1;
@@ -552,17 +560,88 @@ impl Node {
     pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
         self.peers
             .values()
-            .filter_map(|p| p.timers.next_deadline())
+            .flat_map(|p| {
+                let health = p.health.deadline().map(|at| (at, "peer unreachable"));
+                p.timers.next_deadline().into_iter().chain(health)
+            })
             .min_by_key(|(at, _)| *at)
     }
 
-    /// Runs the timers of every peer that is due.
+    /// Runs the timers of every peer that is due, and reports peers whose
+    /// handshakes have gone unanswered for [`PEER_UNREACHABLE_AFTER`].
     pub fn handle_timeout(&mut self, now: Instant, net: &mut impl DatagramSink) {
         for peer in self.peers.values_mut() {
             if peer.timers.next_deadline().is_some_and(|(at, _)| at <= now) {
                 peer.tick(net, now);
             }
+            if let Some(unanswered_for) = peer.health.poll_unreachable(now) {
+                tracing::debug!(?unanswered_for, "peer unreachable");
+                self.events.push_back(Event::PeerUnreachable {
+                    public_key: peer.config.public_key,
+                    unanswered_for,
+                });
+            }
         }
+    }
+
+    /// Sets a peer's endpoint from a fresh resolution of its configured host
+    /// name (the runtime resolves in the background). Returns false for an
+    /// unknown peer. The config's own endpoint is a trusted source; this is
+    /// not roaming, which follows authenticated packets only.
+    ///
+    /// The peer moves to `addr` when it had no endpoint yet, or when the
+    /// answer differs from the previous resolution (the name now points
+    /// elsewhere); an unchanged answer leaves an endpoint learned by roaming
+    /// alone. On a move, a handshake starts at once.
+    pub fn set_resolved_endpoint(
+        &mut self,
+        public_key: &PublicKey,
+        addr: SocketAddr,
+        now: Instant,
+        net: &mut impl DatagramSink,
+    ) -> bool {
+        let Some(peer) = self
+            .by_key
+            .get(public_key)
+            .and_then(|id| self.peers.get_mut(id))
+        else {
+            return false;
+        };
+        let previous = peer.config.resolved_endpoint.replace(addr);
+        if let Some(config) = self
+            .config
+            .peers
+            .iter_mut()
+            .find(|p| p.public_key == *public_key)
+        {
+            config.resolved_endpoint = Some(addr);
+        }
+        let moved = peer.endpoint.is_none() || previous != Some(addr);
+        if moved && peer.endpoint != Some(addr) {
+            tracing::debug!(endpoint = %addr, "peer endpoint resolved");
+            peer.endpoint = Some(addr);
+            self.events.push_back(Event::EndpointChanged {
+                public_key: *public_key,
+                endpoint: addr,
+            });
+            peer.force_handshake(net, now);
+        }
+        true
+    }
+
+    /// Peers whose endpoint is a host name that has no address yet.
+    pub fn unresolved_peers(&self) -> Vec<(PublicKey, crate::config::Endpoint)> {
+        self.order
+            .iter()
+            .map(|id| &self.peers[id])
+            .filter(|p| p.endpoint.is_none())
+            .filter_map(|p| match &p.config.endpoint {
+                Some(e @ crate::config::Endpoint::Host { .. }) => {
+                    Some((p.config.public_key, e.clone()))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// After a network change: a fresh handshake with every peer that has an endpoint.

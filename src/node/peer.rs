@@ -1,5 +1,6 @@
 //! One peer: its boringtun `Tunn`, endpoint, timer shadow and counters.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,9 +10,10 @@ use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::{Tunn, TunnResult};
 use boringtun::x25519;
 
+use super::health::Health;
 use super::timers::TimerShadow;
 use super::{DatagramSink, Event, HANDSHAKE_INIT_LEN};
-use crate::config::{Endpoint, PeerConfig};
+use crate::config::PeerConfig;
 
 /// WireGuard message types (first byte of every datagram).
 pub(super) const MSG_HANDSHAKE_INIT: u8 = 1;
@@ -34,6 +36,7 @@ pub(super) struct Peer {
     pub tunn: Tunn,
     pub endpoint: Option<SocketAddr>,
     pub timers: TimerShadow,
+    pub health: Health,
     pub counters: Counters,
     pub last_handshake: Option<Instant>,
     /// boringtun holds packets queued during a handshake that still need sending.
@@ -57,11 +60,8 @@ impl Peer {
             index,
             Some(rate_limiter),
         );
-        let endpoint = match config.endpoint {
-            Some(Endpoint::Addr(addr)) => Some(addr),
-            // The runtime resolves names before building the node.
-            Some(Endpoint::Host { .. }) | None => None,
-        };
+        // An unresolved host name has no address yet; the runtime resolves it.
+        let endpoint = config.initial_endpoint();
         let timers = TimerShadow {
             persistent_keepalive: keepalive.map(|k| Duration::from_secs(k.into())),
             // Like wg-quick: a peer with a keepalive and an endpoint connects at once.
@@ -73,6 +73,7 @@ impl Peer {
             tunn,
             endpoint,
             timers,
+            health: Health::default(),
             counters: Counters::default(),
             last_handshake: None,
             queue_pending: false,
@@ -92,7 +93,10 @@ impl Peer {
     fn on_sent(&mut self, kind: u8, len: usize, now: Instant) {
         self.timers.last_sent = Some(now);
         match kind {
-            MSG_HANDSHAKE_INIT => self.timers.handshake_sent = Some(now),
+            MSG_HANDSHAKE_INIT => {
+                self.timers.handshake_sent = Some(now);
+                self.health.on_handshake_sent(now);
+            }
             MSG_DATA if len > DATA_OVERHEAD => {
                 self.timers.last_data_sent = Some(now);
                 self.counters.tx_packets += 1;
@@ -102,19 +106,31 @@ impl Peer {
         }
     }
 
-    /// Records an authenticated datagram from `from`; returns an event when the
-    /// endpoint moved (roaming).
-    pub fn on_authenticated(&mut self, kind: u8, from: SocketAddr, now: Instant) -> Option<Event> {
+    /// Records an authenticated datagram from `from`; queues an event when
+    /// the peer is reachable again or its endpoint moved (roaming).
+    pub fn on_authenticated(
+        &mut self,
+        kind: u8,
+        from: SocketAddr,
+        now: Instant,
+        events: &mut VecDeque<Event>,
+    ) {
         self.timers.last_received = Some(now);
+        if self.health.on_authenticated() {
+            tracing::debug!("peer reachable again");
+            events.push_back(Event::PeerReachable {
+                public_key: self.config.public_key,
+            });
+        }
         if self.endpoint == Some(from) {
-            return None;
+            return;
         }
         self.endpoint = Some(from);
         tracing::debug!(endpoint = %from, kind, "peer endpoint changed");
-        Some(Event::EndpointChanged {
+        events.push_back(Event::EndpointChanged {
             public_key: self.config.public_key,
             endpoint: from,
-        })
+        });
     }
 
     pub fn on_handshake_completed(&mut self, now: Instant) -> Event {

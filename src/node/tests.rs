@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::PEER_UNREACHABLE_AFTER;
 use super::timers::{REKEY_TIMEOUT, TIMER_SLACK};
 use super::*;
 use crate::config::{Endpoint, PeerConfig, PrivateKey, TunnelConfig};
@@ -60,6 +61,7 @@ fn peer(
         endpoint: endpoint.map(|e| Endpoint::Addr(addr(e))),
         allowed_ips: allowed.iter().map(|a| a.parse().unwrap()).collect(),
         persistent_keepalive: keepalive,
+        resolved_endpoint: None,
     }
 }
 
@@ -435,4 +437,183 @@ fn garbage_never_panics_and_is_counted() {
         drops.malformed_ip + drops.no_route + drops.no_endpoint,
         total
     );
+}
+
+#[test]
+fn unanswered_handshakes_make_a_peer_unreachable_until_it_answers() {
+    let t0 = Instant::now();
+    let mut p = Pair::new(t0);
+    let mut lost = Net::default();
+    p.a.handle_tun_packet(&ip_packet([10, 0, 0, 1], [10, 0, 0, 2], 1), t0, &mut lost);
+    assert_eq!(lost.sent.len(), 1, "an initiation that B never sees");
+    assert_eq!(
+        p.a.poll_timeout().map(|(at, _)| at),
+        Some(t0 + REKEY_TIMEOUT + TIMER_SLACK),
+        "the retransmit comes first"
+    );
+
+    // Just before the threshold: nothing to report.
+    let before = t0 + PEER_UNREACHABLE_AFTER - Duration::from_millis(1);
+    p.a.handle_timeout(before, &mut Net::default());
+    assert!(events(&mut p.a).is_empty());
+    let at = t0 + PEER_UNREACHABLE_AFTER;
+    p.a.handle_timeout(at, &mut Net::default());
+    assert_eq!(
+        events(&mut p.a),
+        vec![Event::PeerUnreachable {
+            public_key: p.b_key.public_key(),
+            unanswered_for: PEER_UNREACHABLE_AFTER,
+        }]
+    );
+    p.a.handle_timeout(at + REKEY_TIMEOUT, &mut Net::default());
+    assert!(events(&mut p.a).is_empty(), "reported once per outage");
+
+    // B comes back: the next handshake completes and A reports it reachable.
+    let later = at + Duration::from_secs(1);
+    let mut net = Net::default();
+    p.a.handle_tun_packet(&ip_packet([10, 0, 0, 1], [10, 0, 0, 2], 2), later, &mut net);
+    let mut init = Net::default();
+    p.a.reconnect(later, &mut init);
+    net.sent.extend(init.sent);
+    p.pump(net, Net::default(), later);
+    let seen = events(&mut p.a);
+    assert!(
+        seen.contains(&Event::PeerReachable {
+            public_key: p.b_key.public_key()
+        }),
+        "{seen:?}"
+    );
+    assert!(seen.contains(&Event::HandshakeCompleted {
+        public_key: p.b_key.public_key()
+    }));
+    p.a.handle_timeout(later + PEER_UNREACHABLE_AFTER, &mut Net::default());
+    assert!(
+        !events(&mut p.a)
+            .iter()
+            .any(|e| matches!(e, Event::PeerUnreachable { .. })),
+        "an answered peer is not reported again"
+    );
+}
+
+#[test]
+fn the_unreachable_deadline_is_a_wakeup_of_its_own() {
+    let t0 = Instant::now();
+    let mut p = Pair::new(t0);
+    let mut lost = Net::default();
+    p.a.handle_tun_packet(&ip_packet([10, 0, 0, 1], [10, 0, 0, 2], 1), t0, &mut lost);
+    // Tick through every deadline with the initiations lost; the report must
+    // come exactly at the threshold, not at the next retransmit after it.
+    let mut now = t0;
+    let mut reported_at = None;
+    for _ in 0..20 {
+        let Some((at, _)) = p.a.poll_timeout() else {
+            break;
+        };
+        now = at;
+        p.a.handle_timeout(now, &mut Net::default());
+        if events(&mut p.a)
+            .iter()
+            .any(|e| matches!(e, Event::PeerUnreachable { .. }))
+        {
+            reported_at = Some(now);
+            break;
+        }
+    }
+    assert_eq!(
+        reported_at,
+        Some(t0 + PEER_UNREACHABLE_AFTER),
+        "last tick {now:?}"
+    );
+}
+
+#[test]
+fn a_host_name_peer_waits_for_its_resolution_then_connects() {
+    let now = Instant::now();
+    let (a_key, b_key) = (PrivateKey::generate(), PrivateKey::generate());
+    let mut b_peer = peer(&b_key, &["10.0.0.2/32"], None, None);
+    b_peer.endpoint = Some(Endpoint::Host {
+        host: "b.example".into(),
+        port: 51820,
+    });
+    let mut a = Node::new(config(a_key, vec![b_peer]), options(), now).unwrap();
+    assert_eq!(
+        a.unresolved_peers(),
+        vec![(
+            b_key.public_key(),
+            Endpoint::Host {
+                host: "b.example".into(),
+                port: 51820
+            }
+        )]
+    );
+    let mut net = Net::default();
+    a.handle_tun_packet(&ip_packet([10, 0, 0, 1], [10, 0, 0, 2], 1), now, &mut net);
+    assert_eq!(a.drops().no_endpoint, 1, "no endpoint until resolved");
+
+    assert!(a.set_resolved_endpoint(&b_key.public_key(), addr(B_ADDR), now, &mut net));
+    assert_eq!(net.sent.len(), 1, "a handshake starts at once");
+    assert_eq!(net.sent[0], (addr(B_ADDR), net.sent[0].1.clone()));
+    assert_eq!(net.sent[0].1[0], 1);
+    assert!(a.unresolved_peers().is_empty());
+    assert_eq!(
+        a.config().peers[0].resolved_endpoint,
+        Some(addr(B_ADDR)),
+        "the config remembers the answer"
+    );
+    assert_eq!(
+        events(&mut a),
+        vec![Event::EndpointChanged {
+            public_key: b_key.public_key(),
+            endpoint: addr(B_ADDR)
+        }]
+    );
+}
+
+#[test]
+fn an_unchanged_resolution_leaves_a_roamed_endpoint_alone() {
+    let now = Instant::now();
+    let mut p = Pair::new(now);
+    p.send_a_to_b(1, now);
+    // B learned A's endpoint by an authenticated packet; a resolution that
+    // answers what was resolved before must not move it back.
+    let a_key = p.a_key.public_key();
+    let mut net = Net::default();
+    assert!(p.b.set_resolved_endpoint(&a_key, addr("198.51.100.1:1"), now, &mut net));
+    events(&mut p.b);
+    // B had an endpoint (A_ADDR) but no previous resolution: the first answer moves it.
+    assert_eq!(
+        p.b.peer_stats(now, SystemTime::now())[0].endpoint,
+        Some(addr("198.51.100.1:1"))
+    );
+    let mut tun = Tun::default();
+    let mut out = Net::default();
+    p.a.handle_tun_packet(&ip_packet([10, 0, 0, 1], [10, 0, 0, 2], 2), now, &mut out);
+    for (_, d) in out.sent.drain(..) {
+        p.b.handle_datagram(addr(A_ADDR), &d, now, &mut Net::default(), &mut tun);
+    }
+    assert_eq!(
+        p.b.peer_stats(now, SystemTime::now())[0].endpoint,
+        Some(addr(A_ADDR)),
+        "roamed back by an authenticated packet"
+    );
+    let mut net = Net::default();
+    p.b.set_resolved_endpoint(&a_key, addr("198.51.100.1:1"), now, &mut net);
+    assert_eq!(
+        p.b.peer_stats(now, SystemTime::now())[0].endpoint,
+        Some(addr(A_ADDR)),
+        "the same answer again does not override roaming"
+    );
+    assert!(net.sent.is_empty());
+    p.b.set_resolved_endpoint(&a_key, addr("198.51.100.2:2"), now, &mut net);
+    assert_eq!(
+        p.b.peer_stats(now, SystemTime::now())[0].endpoint,
+        Some(addr("198.51.100.2:2")),
+        "a new answer moves the peer"
+    );
+    assert!(!p.b.set_resolved_endpoint(
+        &PrivateKey::generate().public_key(),
+        addr(B_ADDR),
+        now,
+        &mut net
+    ));
 }

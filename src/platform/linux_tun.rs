@@ -4,7 +4,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::process::Command;
 
 use crate::config::TunnelConfig;
@@ -67,6 +67,41 @@ pub fn check_name(name: &str) -> Result<(), TunError> {
 /// # Errors
 /// Permission, a missing `/dev/net/tun`, or a bad name.
 pub fn create(name: &str) -> Result<(OwnedFd, String), TunError> {
+    attach(name, false)
+}
+
+/// Creates a multi-queue TUN device (`IFF_MULTI_QUEUE`), or attaches one
+/// more queue to an existing one: every fd attached to it carries the same
+/// interface, so a new fd can replace the old one while traffic flows (what
+/// Android does when it re-establishes a VPN interface).
+///
+/// # Errors
+/// As [`create`]; `EINVAL` when `name` exists without multi-queue.
+pub fn open_queue(name: &str) -> Result<(OwnedFd, String), TunError> {
+    attach(name, true)
+}
+
+/// The name and whether it is multi-queue, of the TUN device behind `fd`.
+///
+/// # Errors
+/// When `fd` is not an attached TUN fd.
+pub fn device_of(fd: BorrowedFd<'_>) -> io::Result<(String, bool)> {
+    // SAFETY: `ifreq` is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    // SAFETY: TUNGETIFF writes one `ifreq`, which lives for the call.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNGETIFF, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel wrote a NUL-terminated name into `ifr_name`.
+    let name = unsafe { CStr::from_ptr(req.ifr_name.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: TUNGETIFF filled the flags member of the union.
+    let flags = libc::c_int::from(unsafe { req.ifr_ifru.ifru_flags });
+    Ok((name, flags & libc::IFF_MULTI_QUEUE != 0))
+}
+
+fn attach(name: &str, multi_queue: bool) -> Result<(OwnedFd, String), TunError> {
     check_name(name)?;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -83,7 +118,12 @@ pub fn create(name: &str) -> Result<(OwnedFd, String), TunError> {
     for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
         *dst = src as libc::c_char;
     }
-    req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+    let queue_flag = if multi_queue {
+        libc::IFF_MULTI_QUEUE
+    } else {
+        0
+    };
+    req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI | queue_flag) as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes one `ifreq`, which lives for the call.
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) };
     if rc < 0 {

@@ -7,6 +7,7 @@
 //! a batch from the TUN reader.
 
 use std::io::IoSliceMut;
+use std::os::fd::{AsFd as _, OwnedFd};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -14,6 +15,7 @@ use std::time::{Instant, SystemTime};
 use quinn_udp::RecvMeta;
 use tokio::sync::mpsc;
 
+use super::background_resolve::{BackgroundResolver, Resolved};
 use super::budget::{RECV_BUFFER_LEN, RECV_BUFFERS, TUN_WRITE_BYTES, TUN_WRITE_PACKETS};
 use super::{RuntimeError, TunnelEvent, TunnelStats};
 use crate::batch::PacketBatch;
@@ -34,6 +36,9 @@ pub(super) const EVENT_QUEUE: usize = 256;
 /// Sent to the loop by the [`super::Tunnel`] handle.
 pub(super) enum Command {
     Stop,
+    SwapTun(OwnedFd, std_mpsc::SyncSender<Result<(), RuntimeError>>),
+    /// A background endpoint lookup finished.
+    Resolved(Resolved),
     UpdateConfig(TunnelConfig, std_mpsc::SyncSender<Result<(), RuntimeError>>),
     NetworkChanged(std_mpsc::SyncSender<Result<(), RuntimeError>>),
     Stats(std_mpsc::SyncSender<TunnelStats>),
@@ -64,6 +69,7 @@ pub(super) struct EventLoop {
     pub events: mpsc::Sender<TunnelEvent>,
     pub final_event: Arc<Mutex<Option<TunnelEvent>>>,
     pub protect: Box<dyn Fn(std::os::fd::RawFd) -> bool + Send>,
+    resolver: BackgroundResolver,
     recv_bufs: Vec<Box<[u8]>>,
     recv_meta: Vec<RecvMeta>,
     counters: IoCounters,
@@ -85,6 +91,7 @@ impl EventLoop {
         events: mpsc::Sender<TunnelEvent>,
         final_event: Arc<Mutex<Option<TunnelEvent>>>,
         protect: Box<dyn Fn(std::os::fd::RawFd) -> bool + Send>,
+        resolver: BackgroundResolver,
     ) -> Self {
         Self {
             node,
@@ -99,6 +106,7 @@ impl EventLoop {
             events,
             final_event,
             protect,
+            resolver,
             recv_bufs: (0..RECV_BUFFERS)
                 .map(|_| vec![0u8; RECV_BUFFER_LEN].into_boxed_slice())
                 .collect(),
@@ -132,6 +140,7 @@ impl EventLoop {
         self.emit(TunnelEvent::Started {
             listen_port: self.udp.local_port(),
         });
+        self.resolve_unresolved();
         loop {
             self.deliver_pending().await;
             self.forward_events();
@@ -197,6 +206,18 @@ impl EventLoop {
                     public_key,
                     endpoint,
                 },
+                Event::PeerUnreachable {
+                    public_key,
+                    unanswered_for,
+                } => {
+                    // The name may point elsewhere now (a moved server, DNS64 after a switch).
+                    self.resolve_host_of(&public_key);
+                    TunnelEvent::PeerUnreachable {
+                        public_key,
+                        unanswered_for,
+                    }
+                }
+                Event::PeerReachable { public_key } => TunnelEvent::PeerReachable { public_key },
             };
             self.emit(event);
         }
@@ -300,7 +321,10 @@ impl EventLoop {
                     .update_config(config, Instant::now())
                     .map_err(RuntimeError::from);
                 let _ = reply.send(result);
+                self.resolve_unresolved();
             }
+            Command::SwapTun(fd, reply) => self.swap_tun(fd, reply),
+            Command::Resolved(resolved) => self.apply_resolved(resolved),
             Command::NetworkChanged(reply) => {
                 let result = self.rebind();
                 // Without a protected socket, sending could loop into the tunnel: stop.
@@ -316,12 +340,106 @@ impl EventLoop {
                 if let Some(error) = fatal {
                     return Err(error);
                 }
+                // The new network may answer differently (e.g. DNS64 on an IPv6-only one).
+                for (public_key, endpoint) in crate::io::resolve::host_endpoints(self.node.config())
+                {
+                    self.resolver.request(public_key, endpoint);
+                }
             }
             Command::Stats(reply) => {
                 let _ = reply.send(self.stats());
             }
         }
         Ok(())
+    }
+
+    /// Looks up every host-name endpoint that has no address yet.
+    fn resolve_unresolved(&mut self) {
+        for (public_key, endpoint) in self.node.unresolved_peers() {
+            self.resolver.request(public_key, endpoint);
+        }
+    }
+
+    /// Looks up the peer's endpoint again if it is a host name.
+    fn resolve_host_of(&mut self, public_key: &crate::config::PublicKey) {
+        let endpoint = self
+            .node
+            .config()
+            .peers
+            .iter()
+            .find(|p| p.public_key == *public_key)
+            .and_then(|p| p.endpoint.clone());
+        if let Some(endpoint @ crate::config::Endpoint::Host { .. }) = endpoint {
+            self.resolver.request(*public_key, endpoint);
+        }
+    }
+
+    fn apply_resolved(&mut self, resolved: Resolved) {
+        let again = self.resolver.finished(&resolved.public_key);
+        // The config may have changed while the lookup ran.
+        let still_configured = self.node.config().peers.iter().any(|p| {
+            p.public_key == resolved.public_key && p.endpoint.as_ref() == Some(&resolved.endpoint)
+        });
+        match resolved.result {
+            Ok(addr) if still_configured => {
+                self.node.set_resolved_endpoint(
+                    &resolved.public_key,
+                    addr,
+                    Instant::now(),
+                    &mut self.gso,
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "peer endpoint lookup failed"),
+        }
+        if again {
+            self.resolve_host_of(&resolved.public_key);
+        }
+    }
+
+    /// Moves the TUN writer and reader onto `fd`. The writer switches now;
+    /// the reader drains the old fd, closes it and then answers `reply`. On
+    /// failure `fd` is closed and the old fd stays in use.
+    fn swap_tun(&mut self, fd: OwnedFd, reply: std_mpsc::SyncSender<Result<(), RuntimeError>>) {
+        let writer = crate::io::tun::set_nonblocking(fd.as_fd())
+            .map_err(|source| RuntimeError::Io {
+                context: "setting the new TUN fd non-blocking",
+                source,
+            })
+            .and_then(|()| {
+                fd.try_clone().map_err(|source| RuntimeError::Io {
+                    context: "duplicating the new TUN fd",
+                    source,
+                })
+            })
+            .and_then(|dup| {
+                self.tun_writer
+                    .for_new_fd(dup)
+                    .map_err(|source| RuntimeError::Io {
+                        context: "registering the new TUN fd",
+                        source,
+                    })
+            });
+        let writer = match writer {
+            Ok(writer) => writer,
+            Err(e) => {
+                tracing::warn!(error = %e, "TUN swap refused");
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        // Decrypted packets are written out at the end of every turn, so none
+        // wait for the old writer here; dropping it closes its copy of the old fd.
+        self.tun_writer = writer;
+        let done = Box::new(move || {
+            let _ = reply.send(Ok(()));
+        });
+        if let Err(e) = self.tun_reader.swap(fd, done) {
+            // The reader has ended; the loop sees that and stops with its reason.
+            tracing::warn!(error = %e, "TUN swap: the reader has ended");
+        } else {
+            tracing::info!("TUN fd swapped");
+        }
     }
 
     /// A new socket on the same port, protected again, then fresh handshakes.

@@ -7,10 +7,11 @@
 //! channel) and one event-loop thread (a tokio current-thread runtime owning
 //! the node, the UDP socket, the timers and the TUN writes).
 
+mod background_resolve;
 mod budget;
 mod event_loop;
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,8 +19,8 @@ use std::time::{Duration, Instant};
 pub use budget::{BUFFER_BUDGET_BYTES, MAX_BATCH};
 
 use crate::batch::PacketBatch;
-use crate::config::Endpoint;
 use crate::gso::GsoQueue;
+use crate::io::resolve::{DEFAULT_RETRY, Resolver, SystemResolver};
 use crate::io::tun::{TunReader, TunWriter};
 use crate::io::udp::UdpIo;
 use crate::node::{Node, NodeOptions};
@@ -53,6 +54,10 @@ pub struct TunnelOptions {
     pub protector: Option<Arc<dyn SocketProtector>>,
     /// TUN framing; raw IP unless on Apple utun.
     pub framing: TunFraming,
+    /// Resolves host-name endpoints in the background (after start when a
+    /// peer has no `resolved_endpoint`, after network changes, and when a
+    /// peer stops answering). `None`: the system resolver.
+    pub resolver: Option<Arc<dyn Resolver>>,
 }
 
 /// Something the app may want to show or react to.
@@ -74,6 +79,19 @@ pub enum TunnelEvent {
         public_key: PublicKey,
         /// Its new address.
         endpoint: SocketAddr,
+    },
+    /// A peer's handshakes have gone unanswered for
+    /// [`crate::node::PEER_UNREACHABLE_AFTER`] or longer.
+    PeerUnreachable {
+        /// Which peer.
+        public_key: PublicKey,
+        /// How long since the first unanswered handshake initiation.
+        unanswered_for: Duration,
+    },
+    /// A peer reported unreachable was heard from again.
+    PeerReachable {
+        /// Which peer.
+        public_key: PublicKey,
     },
     /// The tunnel stopped; `error` says why when it was not asked to.
     Stopped {
@@ -111,14 +129,6 @@ pub enum RuntimeError {
     /// The config is unusable.
     #[error("invalid config: {0}")]
     Config(#[from] ConfigError),
-    /// A peer endpoint host name did not resolve.
-    #[error("cannot resolve endpoint {host}: {reason}")]
-    Resolve {
-        /// The host:port text.
-        host: String,
-        /// The resolver's error.
-        reason: String,
-    },
     /// The socket protector returned false or failed.
     #[error("the UDP socket could not be protected from the tunnel")]
     ProtectFailed,
@@ -163,28 +173,6 @@ impl std::fmt::Debug for Tunnel {
     }
 }
 
-/// Resolves host-name endpoints to addresses (blocking DNS, done once here
-/// rather than on the packet path).
-fn resolve_endpoints(mut config: TunnelConfig) -> Result<TunnelConfig, RuntimeError> {
-    for peer in &mut config.peers {
-        if let Some(Endpoint::Host { host, port }) = &peer.endpoint {
-            let addr = (host.as_str(), *port)
-                .to_socket_addrs()
-                .map_err(|e| RuntimeError::Resolve {
-                    host: format!("{host}:{port}"),
-                    reason: e.to_string(),
-                })?
-                .next()
-                .ok_or_else(|| RuntimeError::Resolve {
-                    host: format!("{host}:{port}"),
-                    reason: "no addresses".into(),
-                })?;
-            peer.endpoint = Some(Endpoint::Addr(addr));
-        }
-    }
-    Ok(config)
-}
-
 fn io_error(context: &'static str) -> impl FnOnce(std::io::Error) -> RuntimeError {
     move |source| RuntimeError::Io { context, source }
 }
@@ -192,7 +180,10 @@ fn io_error(context: &'static str) -> impl FnOnce(std::io::Error) -> RuntimeErro
 impl Tunnel {
     /// Starts a tunnel on `tun`, which it now owns (it is closed on failure too).
     ///
-    /// Host-name endpoints are resolved here, so this may block for a DNS lookup.
+    /// Never waits for DNS: a peer uses its `resolved_endpoint` (see
+    /// [`crate::io::resolve::resolve_config`]) or literal endpoint; a host
+    /// name without one is resolved in the background, and the peer has no
+    /// endpoint until then.
     ///
     /// # Errors
     /// Config, resolve, socket or protect failures; nothing keeps running then.
@@ -202,7 +193,6 @@ impl Tunnel {
         options: TunnelOptions,
     ) -> Result<Tunnel, RuntimeError> {
         config.validate()?;
-        let config = resolve_endpoints(config)?;
         let max_packet = usize::from(config.effective_mtu());
         let listen_port = config.listen_port.unwrap_or(0);
 
@@ -252,6 +242,12 @@ impl Tunnel {
             .map_err(io_error("starting the TUN reader"))?;
 
         let (command_tx, command_rx) = tokio::sync::mpsc::unbounded_channel();
+        let resolver = options
+            .resolver
+            .clone()
+            .unwrap_or_else(|| Arc::new(SystemResolver));
+        let background_resolver =
+            background_resolve::BackgroundResolver::new(resolver, DEFAULT_RETRY, &command_tx);
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(event_loop::EVENT_QUEUE);
         let final_event = Arc::new(Mutex::new(None));
         let port = udp.local_port();
@@ -267,6 +263,7 @@ impl Tunnel {
             event_tx,
             final_event.clone(),
             protect,
+            background_resolver,
         );
         let panic_slot = final_event.clone();
         let loop_thread = std::thread::Builder::new()
@@ -321,21 +318,35 @@ impl Tunnel {
     /// Applies a new config: peers added, removed or changed; unchanged peers
     /// keep their sessions. The listen port and MTU stay as they were.
     ///
+    /// Like [`Tunnel::start`], never waits for DNS.
+    ///
     /// # Errors
-    /// Invalid config, an unresolvable endpoint, or a stopped tunnel.
+    /// Invalid config, or a stopped tunnel.
     pub fn update_config(&self, config: TunnelConfig) -> Result<(), RuntimeError> {
         config.validate()?;
-        let config = resolve_endpoints(config)?;
         self.request(|reply| Command::UpdateConfig(config, reply))?
     }
 
-    /// Rebinds the UDP socket (protecting it again) and re-handshakes every
-    /// peer. If the new socket cannot be protected the tunnel stops.
+    /// Rebinds the UDP socket (protecting it again), re-handshakes every
+    /// peer and resolves host-name endpoints again in the background. If the
+    /// new socket cannot be protected the tunnel stops.
     ///
     /// # Errors
     /// Socket or protect failures, or a stopped tunnel.
     pub fn network_changed(&self) -> Result<(), RuntimeError> {
         self.request(Command::NetworkChanged)?
+    }
+
+    /// Moves the tunnel onto a new TUN fd (Android re-establishes the
+    /// interface to change routes): the reader and writer switch to `tun`,
+    /// sessions and queued packets are kept, and the old fd is closed.
+    /// `tun` is owned by the tunnel from here on, also when this fails.
+    ///
+    /// # Errors
+    /// The fd cannot be used (it is closed then; the tunnel keeps the old
+    /// one), or a stopped tunnel.
+    pub fn swap_tun(&self, tun: OwnedFd) -> Result<(), RuntimeError> {
+        self.request(|reply| Command::SwapTun(tun, reply))?
     }
 
     /// A snapshot of the counters.

@@ -71,6 +71,7 @@ impl Pair {
                 endpoint: None,
                 allowed_ips: vec![net("10.99.0.1/32"), net("fd00:99::1/128")],
                 persistent_keepalive: None,
+                resolved_endpoint: None,
             }],
         };
         let (fd_b, app_b) = socketpair();
@@ -90,6 +91,7 @@ impl Pair {
                 endpoint: Some(Endpoint::Addr(SocketAddr::from(([127, 0, 0, 1], port_b)))),
                 allowed_ips: vec![net("10.99.0.2/32"), net("fd00:99::2/128")],
                 persistent_keepalive: None,
+                resolved_endpoint: None,
             }],
         };
         let (fd_a, app_a) = socketpair();

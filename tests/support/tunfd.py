@@ -33,12 +33,15 @@ import sys
 TUNSETIFF = 0x400454CA  # _IOW('T', 202, int)
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
+IFF_MULTI_QUEUE = 0x0100
 
 
-def open_tun(name: str, pi: bool = False) -> tuple[int, str]:
+def open_tun(name: str, pi: bool = False, multi_queue: bool = False) -> tuple[int, str]:
     """Create (or attach to) TUN device NAME; return (fd, actual name)."""
     fd = os.open("/dev/net/tun", os.O_RDWR)
     flags = IFF_TUN if pi else IFF_TUN | IFF_NO_PI
+    if multi_queue:
+        flags |= IFF_MULTI_QUEUE
     # struct ifreq: char ifr_name[IFNAMSIZ=16]; short ifr_flags; padding to 40.
     ifr = struct.pack("16sH22x", name.encode(), flags)
     res = fcntl.ioctl(fd, TUNSETIFF, ifr)
@@ -66,6 +69,12 @@ def main() -> None:
         help="keep the 4-byte packet-info header (no IFF_NO_PI): only for "
         "wireguard-go before 2023, whose WG_TUN_FD path assumes it",
     )
+    p.add_argument(
+        "--multi-queue",
+        action="store_true",
+        help="create the device with IFF_MULTI_QUEUE, so the child can attach a "
+        "new fd to it and drop the old one (ferrotun up --swap-tun-on-sigusr1)",
+    )
     p.add_argument("--env", action="append", default=[], help="env var to set to the fd number")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="command to exec")
     a = p.parse_args()
@@ -73,7 +82,7 @@ def main() -> None:
     if not cmd:
         p.error("missing CMD after --")
 
-    fd, name = open_tun(a.name, a.pi)
+    fd, name = open_tun(a.name, a.pi, a.multi_queue)
     for cidr in a.addr:
         extra = ["nodad"] if ":" in cidr else []
         ip("addr", "add", cidr, "dev", name, *extra)

@@ -1,229 +1,212 @@
 import Ferrotun
+import FerrotunAdapterCore
 import Foundation
 import Network
 import NetworkExtension
-
-/// Errors of the Network Extension adapter itself (Ferrotun's own are `FerrotunError`).
-public enum FerrotunAdapterError: Error, LocalizedError {
-    /// `providerConfiguration` has no wg-quick text under `FerrotunPacketTunnelProvider.configKey`.
-    case missingConfig
-    /// No utun file descriptor was found in this process after applying the settings.
-    case utunNotFound
-    /// `dup()` of the utun fd failed.
-    case dupFailed(errno: Int32)
-
-    public var errorDescription: String? {
-        switch self {
-        case .missingConfig:
-            return "no wg-quick config in providerConfiguration[\"\(FerrotunPacketTunnelProvider.configKey)\"]"
-        case .utunNotFound:
-            return "the utun file descriptor of this tunnel was not found"
-        case let .dupFailed(errno):
-            return "dup() of the utun fd failed: errno \(errno)"
-        }
-    }
-}
+import os
 
 /// A `NEPacketTunnelProvider` running a Ferrotun tunnel on the extension's utun.
 ///
-/// Subclass it as your extension's principal class. By default it reads
-/// wg-quick text from `providerConfiguration["wgQuickConfig"]`; override
-/// `tunnelConfig(options:)` to supply the config another way.
+/// Subclass it as the extension's principal class. What it does, in order
+/// (the logic lives in FerrotunAdapterCore's `TunnelSession`, tested on Linux
+/// too; this class only connects it to NetworkExtension):
 ///
-/// What it does:
-/// 1. applies `NEPacketTunnelNetworkSettings` built from the config (addresses,
-///    routes from every peer's allowed IPs, DNS, MTU);
-/// 2. finds the utun fd behind `packetFlow` and starts the tunnel on a `dup()`
-///    of it, with `.appleUtun` framing (`Tunnel` owns and closes the fd it is
-///    given; the original stays with the system);
-/// 3. calls `networkChanged()` when `NWPathMonitor` reports a different path.
+/// 1. reads the wg-quick config from the Keychain item behind the profile's
+///    `passwordReference` (`tunnelConfig(options:)`; the app stores it with
+///    `FerrotunKeychain.store`);
+/// 2. resolves every endpoint host name (`resolveEndpoints`), before any
+///    tunnel setting exists, so DNS goes through the device's own network;
+/// 3. computes the interface settings (`interfaceSettings` with Apple's
+///    options: every routed family has an address and its routes, IPv6
+///    prefixes at most /120) and applies them with `setTunnelNetworkSettings`,
+///    failing the start if that takes longer than `networkSettingsTimeout`;
+/// 4. starts the tunnel on a `dup()` of the utun fd, `.appleUtun` framing;
+/// 5. reads the tunnel's events: each goes to `handle(event:)`, and a
+///    `Stopped` nobody asked for ends the provider with `cancelTunnelWithError`;
+/// 6. watches the network path: every usable update rebinds the socket
+///    (`networkChanged()`), an unsatisfied path pauses the tunnel
+///    (`reasserting = true`) until a usable one returns.
 ///
-/// No `SocketProtector` is needed: sockets opened by a packet tunnel provider
-/// are not routed into its own tunnel.
-open class FerrotunPacketTunnelProvider: NEPacketTunnelProvider {
-    /// Key of the wg-quick text in `NETunnelProviderProtocol.providerConfiguration`.
-    public static let configKey = "wgQuickConfig"
-
-    /// The running tunnel, if any.
-    public private(set) var tunnel: Tunnel?
+/// App messages are answered with the stats as `key=value` lines.
+/// No `SocketProtector` is needed: a packet tunnel provider's own sockets
+/// are not routed into its tunnel.
+///
+/// Thread safety: NetworkExtension calls in on its own queues, the path
+/// monitor on `pathQueue`, the session from Swift tasks. The only mutable
+/// state is the four properties under `lock`, hence `@unchecked Sendable`.
+open class FerrotunPacketTunnelProvider: NEPacketTunnelProvider, @unchecked Sendable {
+    private let lock = NSLock()
+    private var session: TunnelSession<FerrotunEngine>?
     private var pathMonitor: NWPathMonitor?
-    private var lastPath: String?
-    private var eventTask: Task<Void, Never>?
-    private let queue = DispatchQueue(label: "dev.ferrotun.provider")
+    private var pathUpdates: AsyncStream<NetworkPathStatus>.Continuation?
+    private var pathTask: Task<Void, Never>?
+    private let pathQueue = DispatchQueue(label: "dev.ferrotun.path-monitor")
 
-    /// The config to run. Default: parses `providerConfiguration[configKey]`.
-    open func tunnelConfig(options: [String: NSObject]?) throws -> TunnelConfig {
-        guard let proto = protocolConfiguration as? NETunnelProviderProtocol,
-              let text = proto.providerConfiguration?[Self.configKey] as? String
-        else { throw FerrotunAdapterError.missingConfig }
-        return try parseWgQuick(text: text)
+    /// Seconds `setTunnelNetworkSettings` may take before the start fails. Default 15.
+    open var networkSettingsTimeout: Double { 15 }
+
+    /// The options of `interfaceSettings`. Default: `appleSettingsOptions()`
+    /// (a family no peer routes is left to the system); set
+    /// `unroutedFamily = .block` for a "block untunneled traffic" switch.
+    open func settingsOptions() throws -> SettingsOptions {
+        try appleSettingsOptions()
     }
 
-    /// Called for every tunnel event (started, handshakes, endpoint changes, stopped). Default: nothing.
-    open func handle(event: TunnelEvent) {}
+    /// The config to run. Default: the wg-quick text of the Keychain item
+    /// behind `passwordReference`. A profile that still carries the config in
+    /// plain text in `providerConfiguration` is refused.
+    open func tunnelConfig(options: [String: NSObject]?) throws -> TunnelConfig {
+        let proto = protocolConfiguration as? NETunnelProviderProtocol
+        let reference = try ConfigSource.keychainReference(
+            passwordReference: proto?.passwordReference,
+            providerConfigurationKeys: proto?.providerConfiguration.map { Array($0.keys) } ?? []
+        )
+        return try parseWgQuick(text: FerrotunKeychain.config(persistentReference: reference))
+    }
 
-    override open func startTunnel(options: [String: NSObject]?, completionHandler: @escaping (Error?) -> Void) {
-        let config: TunnelConfig
+    /// Called for every tunnel event, in order, from the session's task:
+    /// return quickly (hand work to another queue). Default: nothing.
+    open func handle(event: AdapterEvent) {}
+
+    /// Called with problems that do not end the tunnel (a failed rebind). Default: os_log.
+    open func logProblem(_ message: String) {
+        Logger(subsystem: "dev.ferrotun", category: "adapter").error("\(message, privacy: .public)")
+    }
+
+    override open func startTunnel(
+        options: [String: NSObject]?,
+        completionHandler: @escaping @Sendable ((any Error)?) -> Void
+    ) {
+        let engine: FerrotunEngine
         do {
-            config = try tunnelConfig(options: options)
+            let config = try tunnelConfig(options: options)
+            let settingsOptions = try self.settingsOptions()
+            engine = FerrotunEngine(config: config, options: settingsOptions)
         } catch {
             completionHandler(error)
             return
         }
-        setTunnelNetworkSettings(Self.networkSettings(for: config)) { [weak self] error in
-            guard let self else { return }
-            if let error {
+        let session = TunnelSession(engine: engine, host: ProviderHost(provider: self), settingsTimeout: networkSettingsTimeout)
+        locked { self.session = session }
+        Task {
+            do {
+                try await session.start()
+                self.watchPath(for: session)
+                completionHandler(nil)
+            } catch {
                 completionHandler(error)
-                return
-            }
-            self.queue.async {
-                do {
-                    try self.start(config: config)
-                    completionHandler(nil)
-                } catch {
-                    completionHandler(error)
-                }
             }
         }
     }
 
-    override open func stopTunnel(with reason: NEProviderStopReason, completionHandler: @escaping () -> Void) {
-        queue.async {
-            self.pathMonitor?.cancel()
-            self.pathMonitor = nil
-            try? self.tunnel?.stop()
-            self.eventTask?.cancel()
-            self.tunnel = nil
+    override open func stopTunnel(
+        with reason: NEProviderStopReason,
+        completionHandler: @escaping @Sendable () -> Void
+    ) {
+        lock.lock()
+        let session = self.session
+        let monitor = pathMonitor
+        let updates = pathUpdates
+        let task = pathTask
+        self.session = nil
+        pathMonitor = nil
+        pathUpdates = nil
+        pathTask = nil
+        lock.unlock()
+        monitor?.cancel()
+        updates?.finish()
+        task?.cancel()
+        Task {
+            await session?.stop()
             completionHandler()
         }
     }
 
-    /// Answers any app message with the current stats as `key=value` lines, or nil when stopped.
-    override open func handleAppMessage(_ messageData: Data, completionHandler: ((Data?) -> Void)?) {
-        queue.async {
-            guard let stats = try? self.tunnel?.stats() else {
-                completionHandler?(nil)
-                return
+    /// Answers any message with the current stats as `key=value` lines, or nil when not running.
+    override open func handleAppMessage(_ messageData: Data, completionHandler: (@Sendable (Data?) -> Void)? = nil) {
+        let session = locked { self.session }
+        Task {
+            var reply: Data?
+            if let running = await session?.running, let stats = try? running.tunnel.stats() {
+                reply = Data(stats.text.utf8)
             }
-            var lines = [
-                "ip_packets_in=\(stats.ipPacketsIn)",
-                "ip_packets_out=\(stats.ipPacketsOut)",
-                "udp_datagrams_sent=\(stats.udpDatagramsSent)",
-                "udp_datagrams_received=\(stats.udpDatagramsReceived)",
-            ]
-            for peer in stats.peers {
-                lines.append("peer=\(peer.publicKey) tx_bytes=\(peer.txBytes) rx_bytes=\(peer.rxBytes)")
-            }
-            completionHandler?(lines.joined(separator: "\n").data(using: .utf8))
+            completionHandler?(reply)
         }
     }
 
-    private func start(config: TunnelConfig) throws {
-        guard let utun = Self.utunFileDescriptor() else { throw FerrotunAdapterError.utunNotFound }
-        let owned = dup(utun)
-        guard owned >= 0 else { throw FerrotunAdapterError.dupFailed(errno: errno) }
-        // Tunnel.start owns `owned` from here on and closes it, on failure too.
-        let tunnel = try Tunnel.start(config: config, tunFd: owned, protector: nil, framing: .appleUtun)
-        self.tunnel = tunnel
-        eventTask = Task { [weak self] in
-            while let event = try? await tunnel.nextEvent() {
-                self?.handle(event: event)
-            }
-        }
+    /// Feeds `NWPathMonitor` updates, in order, to the session.
+    private func watchPath(for session: TunnelSession<FerrotunEngine>) {
+        var continuation: AsyncStream<NetworkPathStatus>.Continuation?
+        let updates = AsyncStream<NetworkPathStatus> { continuation = $0 }
+        guard let continuation else { return }
         let monitor = NWPathMonitor()
-        monitor.pathUpdateHandler = { [weak self] path in self?.pathChanged(path) }
-        monitor.start(queue: queue)
-        pathMonitor = monitor
-    }
-
-    private func pathChanged(_ path: NWPath) {
-        guard path.status == .satisfied else { return }
-        let description = path.availableInterfaces.map { "\($0.name):\($0.type)" }.joined(separator: ",")
-            + (path.isExpensive ? "/expensive" : "")
-        defer { lastPath = description }
-        // The first update describes the path at start: nothing to rebind.
-        guard let lastPath, lastPath != description else { return }
-        try? tunnel?.networkChanged()
-    }
-
-    /// Builds the interface settings: addresses, a route per allowed IP, DNS and MTU.
-    public static func networkSettings(for config: TunnelConfig) -> NEPacketTunnelNetworkSettings {
-        let remote = config.peers.compactMap { $0.endpoint }.first.map(hostPart) ?? "127.0.0.1"
-        let settings = NEPacketTunnelNetworkSettings(tunnelRemoteAddress: remote)
-
-        var v4Addresses: [String] = [], v4Masks: [String] = []
-        var v6Addresses: [String] = [], v6Prefixes: [NSNumber] = []
-        for prefix in config.addresses {
-            let (ip, length) = split(prefix)
-            if ip.contains(":") {
-                v6Addresses.append(ip)
-                v6Prefixes.append(NSNumber(value: length ?? 128))
-            } else {
-                v4Addresses.append(ip)
-                v4Masks.append(ipv4Mask(length ?? 32))
+        monitor.pathUpdateHandler = { path in
+            continuation.yield(NetworkPathStatus(path.status))
+        }
+        let task = Task {
+            for await status in updates {
+                await session.pathChanged(status)
             }
         }
-        var v4Routes: [NEIPv4Route] = [], v6Routes: [NEIPv6Route] = []
-        for prefix in Set(config.peers.flatMap { $0.allowedIps }).sorted() {
-            let (ip, length) = split(prefix)
-            if ip.contains(":") {
-                v6Routes.append(NEIPv6Route(destinationAddress: ip, networkPrefixLength: NSNumber(value: length ?? 128)))
-            } else {
-                v4Routes.append(NEIPv4Route(destinationAddress: ip, subnetMask: ipv4Mask(length ?? 32)))
-            }
+        let stillRunning = locked { () -> Bool in
+            // stopTunnel may have run while the session was starting.
+            guard self.session === session else { return false }
+            pathMonitor = monitor
+            pathUpdates = continuation
+            pathTask = task
+            return true
         }
-        if !v4Addresses.isEmpty {
-            let v4 = NEIPv4Settings(addresses: v4Addresses, subnetMasks: v4Masks)
-            v4.includedRoutes = v4Routes
-            settings.ipv4Settings = v4
+        guard stillRunning else {
+            continuation.finish()
+            task.cancel()
+            return
         }
-        if !v6Addresses.isEmpty {
-            let v6 = NEIPv6Settings(addresses: v6Addresses, networkPrefixLengths: v6Prefixes)
-            v6.includedRoutes = v6Routes
-            settings.ipv6Settings = v6
-        }
-        if !config.dns.isEmpty {
-            let dns = NEDNSSettings(servers: config.dns)
-            dns.searchDomains = config.dnsSearch
-            dns.matchDomains = [""] // all queries go to the tunnel's resolvers
-            settings.dnsSettings = dns
-        }
-        settings.mtu = NSNumber(value: config.mtu ?? 1420)
-        return settings
+        monitor.start(queue: pathQueue)
     }
 
-    /// The utun fd that backs `packetFlow`: the socket whose interface name
-    /// (`UTUN_OPT_IFNAME`) starts with "utun". A Network Extension has only one.
-    public static func utunFileDescriptor() -> Int32? {
-        // From <sys/kern_control.h> and <net/if_utun.h>, which Swift does not import on iOS.
-        let SYSPROTO_CONTROL: Int32 = 2
-        let UTUN_OPT_IFNAME: Int32 = 2
-        var name = [CChar](repeating: 0, count: Int(IFNAMSIZ))
-        for fd: Int32 in 0...1024 {
-            var length = socklen_t(name.count)
-            if getsockopt(fd, SYSPROTO_CONTROL, UTUN_OPT_IFNAME, &name, &length) == 0,
-               String(cString: name).hasPrefix("utun")
-            {
-                return fd
-            }
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+}
+
+/// The provider as the session's `TunnelHost`.
+private final class ProviderHost: TunnelHost {
+    let provider: FerrotunPacketTunnelProvider
+
+    init(provider: FerrotunPacketTunnelProvider) {
+        self.provider = provider
+    }
+
+    func applyNetworkSettings(_ plan: NetworkSettingsPlan, completion: @escaping @Sendable ((any Error)?) -> Void) {
+        provider.setTunnelNetworkSettings(NetworkSettingsMapping.settings(for: plan), completionHandler: completion)
+    }
+
+    func setReasserting(_ reasserting: Bool) {
+        provider.reasserting = reasserting
+    }
+
+    func cancelTunnel(with error: any Error) {
+        provider.cancelTunnelWithError(error)
+    }
+
+    func tunnelEvent(_ event: AdapterEvent) {
+        provider.handle(event: event)
+    }
+
+    func log(_ message: String) {
+        provider.logProblem(message)
+    }
+}
+
+extension NetworkPathStatus {
+    init(_ status: NWPath.Status) {
+        switch status {
+        case .satisfied: self = .satisfied
+        case .requiresConnection: self = .requiresConnection
+        case .unsatisfied: self = .unsatisfied
+        @unknown default: self = .unsatisfied
         }
-        return nil
-    }
-
-    private static func split(_ prefix: String) -> (String, Int?) {
-        let parts = prefix.split(separator: "/", maxSplits: 1).map(String.init)
-        return (parts[0], parts.count > 1 ? Int(parts[1]) : nil)
-    }
-
-    private static func hostPart(_ endpoint: String) -> String {
-        if endpoint.hasPrefix("["), let end = endpoint.firstIndex(of: "]") {
-            return String(endpoint[endpoint.index(after: endpoint.startIndex)..<end])
-        }
-        return endpoint.split(separator: ":").dropLast().joined(separator: ":")
-    }
-
-    private static func ipv4Mask(_ length: Int) -> String {
-        let bits: UInt32 = length == 0 ? 0 : ~UInt32(0) << (32 - UInt32(length))
-        return [24, 16, 8, 0].map { String((bits >> $0) & 0xff) }.joined(separator: ".")
     }
 }

@@ -43,6 +43,7 @@ fn config(
             endpoint: endpoint.map(Endpoint::Addr),
             allowed_ips: vec![format!("{theirs}/32").parse().expect("literal")],
             persistent_keepalive: None,
+            resolved_endpoint: None,
         }],
     }
 }

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use std::os::fd::AsFd as _;
+
 use ferrotun::config::TunnelConfig;
+use ferrotun::io::resolve;
 use ferrotun::platform::linux_tun;
 use ferrotun::runtime::{Tunnel, TunnelEvent, TunnelOptions, TunnelStats};
 
@@ -21,6 +24,12 @@ pub struct UpArgs {
     /// Print counters every SECS seconds (and once more on exit).
     #[arg(long, value_name = "SECS")]
     stats: Option<u64>,
+    /// On SIGUSR1, open a new fd (queue) of the same TUN device and move the
+    /// running tunnel onto it, closing the old one: what an Android app does
+    /// after re-establishing its VPN interface. Needs a multi-queue device
+    /// (created so here; with --tun-fd, open it with IFF_MULTI_QUEUE).
+    #[arg(long)]
+    swap_tun_on_sigusr1: bool,
 }
 
 /// The interface name wg-quick would use: the file name without `.conf`.
@@ -34,9 +43,32 @@ pub fn run(args: UpArgs) -> Result<(), String> {
     let text =
         std::fs::read_to_string(&args.config).map_err(|e| format!("cannot read {path}: {e}"))?;
     let config = TunnelConfig::parse_wg_quick(&text).map_err(|e| format!("{path}: {e}"))?;
+    // Resolve host names first, as an app does before it establishes its VPN.
+    let config = resolve::resolve_config(
+        config,
+        &resolve::SystemResolver,
+        &resolve::DEFAULT_RETRY,
+        &mut std::thread::sleep,
+    )
+    .map_err(|e| format!("{path}: {e}"))?;
 
+    // The device to open more queues of, for --swap-tun-on-sigusr1.
+    let mut swap_device = None;
     let tun = match args.tun_fd {
-        Some(fd) => linux_tun::adopt_fd(fd).map_err(|e| format!("--tun-fd {fd}: {e}"))?,
+        Some(fd) => {
+            let tun = linux_tun::adopt_fd(fd).map_err(|e| format!("--tun-fd {fd}: {e}"))?;
+            if args.swap_tun_on_sigusr1 {
+                let (name, multi_queue) = linux_tun::device_of(tun.as_fd())
+                    .map_err(|e| format!("--tun-fd {fd}: not a TUN device: {e}"))?;
+                if !multi_queue {
+                    return Err(format!(
+                        "--swap-tun-on-sigusr1: TUN device {name} is not multi-queue (IFF_MULTI_QUEUE)"
+                    ));
+                }
+                swap_device = Some(name);
+            }
+            tun
+        }
         None => {
             let name = match args.tun {
                 Some(name) => name,
@@ -44,9 +76,17 @@ pub fn run(args: UpArgs) -> Result<(), String> {
                     format!("cannot derive an interface name from {path}; pass --tun NAME")
                 })?,
             };
-            let (fd, name) = linux_tun::create(&name).map_err(|e| e.to_string())?;
+            let (fd, name) = if args.swap_tun_on_sigusr1 {
+                linux_tun::open_queue(&name)
+            } else {
+                linux_tun::create(&name)
+            }
+            .map_err(|e| e.to_string())?;
             linux_tun::configure(&name, &config).map_err(|e| e.to_string())?;
             eprintln!("ferrotun: interface {name} is up");
+            if args.swap_tun_on_sigusr1 {
+                swap_device = Some(name);
+            }
             fd
         }
     };
@@ -58,7 +98,7 @@ pub fn run(args: UpArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the signal handler: {e}"))?;
-    let failure = runtime.block_on(wait(&tunnel, args.stats));
+    let failure = runtime.block_on(wait(&tunnel, args.stats, swap_device.as_deref()));
     if args.stats.is_some()
         && let Ok(stats) = tunnel.stats()
     {
@@ -72,11 +112,17 @@ pub fn run(args: UpArgs) -> Result<(), String> {
 }
 
 /// Runs until a signal (returns `None`) or the tunnel stops by itself (returns its error).
-async fn wait(tunnel: &Tunnel, stats_every: Option<u64>) -> Option<String> {
+/// With `swap_device`, SIGUSR1 moves the tunnel onto a new queue of that device.
+async fn wait(
+    tunnel: &Tunnel,
+    stats_every: Option<u64>,
+    swap_device: Option<&str>,
+) -> Option<String> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
+    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut user1)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::user_defined1()),
     ) else {
         return Some("cannot install signal handlers".into());
     };
@@ -86,6 +132,16 @@ async fn wait(tunnel: &Tunnel, stats_every: Option<u64>) -> Option<String> {
         tokio::select! {
             _ = interrupt.recv() => return None,
             _ = terminate.recv() => return None,
+            _ = user1.recv(), if swap_device.is_some() => {
+                let device = swap_device.unwrap_or_default();
+                match linux_tun::open_queue(device) {
+                    Ok((fd, _)) => match tunnel.swap_tun(fd) {
+                        Ok(()) => eprintln!("ferrotun: TUN fd swapped"),
+                        Err(e) => eprintln!("ferrotun: TUN swap failed: {e}"),
+                    },
+                    Err(e) => eprintln!("ferrotun: TUN swap failed: opening a new queue of {device}: {e}"),
+                }
+            }
             _ = ticker.tick(), if stats_every.is_some() => {
                 if let Ok(stats) = tunnel.stats() {
                     print_stats(&stats);

@@ -346,6 +346,7 @@ impl Parser {
                     endpoint: draft.endpoint,
                     allowed_ips: draft.allowed_ips,
                     persistent_keepalive: draft.persistent_keepalive,
+                    resolved_endpoint: None,
                 };
                 self.peers.push((
                     peer,
@@ -492,6 +493,7 @@ AllowedIPs = 0.0.0.0/0, ::/0
                     }),
                     allowed_ips: nets(&["10.8.0.0/24", "fd00:8::/64", "172.16.0.0/12"]),
                     persistent_keepalive: Some(25),
+                    resolved_endpoint: None,
                 },
                 PeerConfig {
                     public_key: PublicKey::from_base64(PEER_B).unwrap(),
@@ -499,6 +501,7 @@ AllowedIPs = 0.0.0.0/0, ::/0
                     endpoint: Some(Endpoint::Addr("[2001:db8::10]:443".parse().unwrap())),
                     allowed_ips: nets(&["0.0.0.0/0", "::/0"]),
                     persistent_keepalive: None,
+                    resolved_endpoint: None,
                 },
             ],
         };

@@ -289,6 +289,7 @@ Endpoint = [2001:db8::10]:443
                     },
                     allowed_ips: rng.list(4, Rng::net),
                     persistent_keepalive: rng.chance(40).then(|| 1 + rng.below(65535) as u16),
+                    resolved_endpoint: None,
                 }
             })
             .collect();

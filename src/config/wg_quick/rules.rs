@@ -109,6 +109,7 @@ mod tests {
             endpoint: None,
             allowed_ips: vec!["10.0.0.0/8".parse().unwrap()],
             persistent_keepalive: None,
+            resolved_endpoint: None,
         }
     }
 

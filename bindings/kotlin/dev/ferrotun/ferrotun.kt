@@ -710,9 +710,17 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferrotun_checksum_func_public_key(
     ): Int
+    external fun uniffi_ferrotun_checksum_func_resolve_endpoints(
+    ): Int
     external fun uniffi_ferrotun_checksum_func_set_log_level(
     ): Int
     external fun uniffi_ferrotun_checksum_func_to_wg_quick(
+    ): Int
+    external fun uniffi_ferrotun_checksum_func_android_settings_options(
+    ): Int
+    external fun uniffi_ferrotun_checksum_func_apple_settings_options(
+    ): Int
+    external fun uniffi_ferrotun_checksum_func_interface_settings(
     ): Int
     external fun uniffi_ferrotun_checksum_method_socketprotector_protect(
     ): Int
@@ -725,6 +733,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_ferrotun_checksum_method_tunnel_stats(
     ): Int
     external fun uniffi_ferrotun_checksum_method_tunnel_stop(
+    ): Int
+    external fun uniffi_ferrotun_checksum_method_tunnel_swap_tun(
     ): Int
     external fun uniffi_ferrotun_checksum_method_tunnel_update_config(
     ): Int
@@ -775,6 +785,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_ferrotun_fn_method_tunnel_stop(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_ferrotun_fn_method_tunnel_swap_tun(`ptr`: Long,`tunFd`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_ferrotun_fn_method_tunnel_update_config(`ptr`: Long,`config`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_ferrotun_fn_func_generate_private_key(uniffi_out_err: UniffiRustCallStatus, 
@@ -783,9 +795,17 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_ferrotun_fn_func_public_key(`privateKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_ferrotun_fn_func_resolve_endpoints(`config`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_ferrotun_fn_func_set_log_level(`level`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_ferrotun_fn_func_to_wg_quick(`config`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_ferrotun_fn_func_android_settings_options(uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_ferrotun_fn_func_apple_settings_options(uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_ferrotun_fn_func_interface_settings(`config`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_ferrotun_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -915,10 +935,22 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrotun_checksum_func_public_key() and 0xFFFF) != 17133) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_ferrotun_checksum_func_resolve_endpoints() and 0xFFFF) != 4049) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_ferrotun_checksum_func_set_log_level() and 0xFFFF) != 10750) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrotun_checksum_func_to_wg_quick() and 0xFFFF) != 44981) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrotun_checksum_func_android_settings_options() and 0xFFFF) != 14016) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrotun_checksum_func_apple_settings_options() and 0xFFFF) != 56556) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrotun_checksum_func_interface_settings() and 0xFFFF) != 35131) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrotun_checksum_method_socketprotector_protect() and 0xFFFF) != 49772) {
@@ -939,10 +971,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrotun_checksum_method_tunnel_stop() and 0xFFFF) != 10775) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_ferrotun_checksum_method_tunnel_swap_tun() and 0xFFFF) != 42734) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_ferrotun_checksum_method_tunnel_update_config() and 0xFFFF) != 10207) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrotun_checksum_constructor_tunnel_start() and 0xFFFF) != 50009) {
+    if ((lib.uniffi_ferrotun_checksum_constructor_tunnel_start() and 0xFFFF) != 22358) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1171,6 +1206,33 @@ private class JavaLangRefCleanable(
     val cleanable: java.lang.ref.Cleaner.Cleanable
 ) : UniffiCleaner.Cleanable {
     override fun clean() = cleanable.clean()
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterUByte: FfiConverter<UByte, Byte> {
+    override fun lift(value: Byte): UByte {
+        return value.toUByte()
+    }
+
+    fun lift(value: Int): UByte {
+        return value.toUByte()
+    }
+
+    override fun read(buf: ByteBuffer): UByte {
+        return lift(buf.get())
+    }
+
+    override fun lower(value: UByte): Byte {
+        return value.toByte()
+    }
+
+    override fun allocationSize(value: UByte) = 1UL
+
+    override fun write(value: UByte, buf: ByteBuffer) {
+        buf.put(value.toByte())
+    }
 }
 
 /**
@@ -1841,9 +1903,9 @@ public object FfiConverterTypeSocketProtector: FfiConverter<SocketProtector, Lon
 /**
  * A running WireGuard tunnel. Closing/dropping it stops it.
  *
- * Calls are cheap and thread-safe. `start`, `stop` and `networkChanged` may
- * take a few milliseconds (socket setup, joining threads, DNS for host-name
- * endpoints at start): call them off the main thread.
+ * Calls are cheap and thread-safe. `start`, `stop`, `swapTun` and
+ * `networkChanged` may take a few milliseconds (socket setup, joining
+ * threads): call them off the main thread. None of them waits for DNS.
  */
 public interface TunnelInterface {
     
@@ -1892,6 +1954,19 @@ public interface TunnelInterface {
     fun `stop`()
     
     /**
+     * Moves the running tunnel onto a new TUN fd, e.g. after Android
+     * re-established the interface with new routes (`VpnService.Builder
+     * .establish()` returns a new fd; pass `detachFd()`). Sessions and
+     * queued packets are kept; the old fd is closed. Framing stays as at
+     * `start`. The tunnel owns `tun_fd` from here on, also when this throws.
+     *
+     * # Errors
+     * [`FerrotunError::InvalidFd`] (not an open fd; the tunnel keeps the
+     * old one), [`FerrotunError::Io`], or [`FerrotunError::Stopped`].
+     */
+    fun `swapTun`(`tunFd`: kotlin.Int)
+    
+    /**
      * Applies a new config: peers added, removed or changed; unchanged peers keep their sessions.
      *
      * # Errors
@@ -1905,9 +1980,9 @@ public interface TunnelInterface {
 /**
  * A running WireGuard tunnel. Closing/dropping it stops it.
  *
- * Calls are cheap and thread-safe. `start`, `stop` and `networkChanged` may
- * take a few milliseconds (socket setup, joining threads, DNS for host-name
- * endpoints at start): call them off the main thread.
+ * Calls are cheap and thread-safe. `start`, `stop`, `swapTun` and
+ * `networkChanged` may take a few milliseconds (socket setup, joining
+ * threads): call them off the main thread. None of them waits for DNS.
  */
 open class Tunnel: Disposable, AutoCloseable, TunnelInterface
 {
@@ -2121,6 +2196,31 @@ open class Tunnel: Disposable, AutoCloseable, TunnelInterface
 
     
     /**
+     * Moves the running tunnel onto a new TUN fd, e.g. after Android
+     * re-established the interface with new routes (`VpnService.Builder
+     * .establish()` returns a new fd; pass `detachFd()`). Sessions and
+     * queued packets are kept; the old fd is closed. Framing stays as at
+     * `start`. The tunnel owns `tun_fd` from here on, also when this throws.
+     *
+     * # Errors
+     * [`FerrotunError::InvalidFd`] (not an open fd; the tunnel keeps the
+     * old one), [`FerrotunError::Io`], or [`FerrotunError::Stopped`].
+     */
+    @Throws(FerrotunException::class)override fun `swapTun`(`tunFd`: kotlin.Int)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FerrotunException) { _status ->
+    UniffiLib.uniffi_ferrotun_fn_method_tunnel_swap_tun(
+        it,
+        
+        FfiConverterInt.lower(`tunFd`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Applies a new config: peers added, removed or changed; unchanged peers keep their sessions.
      *
      * # Errors
@@ -2156,8 +2256,14 @@ open class Tunnel: Disposable, AutoCloseable, TunnelInterface
      * on Android; pass `null`/`nil` on Apple platforms). `framing` defaults to
      * raw IP; use `AppleUtun` for a utun fd.
      *
+     * Never waits for DNS: each peer starts at its `resolvedEndpoint` (from
+     * `resolveEndpoints`, which the app calls before establishing the
+     * interface) or its literal endpoint; a host name without a
+     * `resolvedEndpoint` is resolved in the background and the peer has no
+     * endpoint until then.
+     *
      * # Errors
-     * Invalid config or fd, unresolvable endpoint, socket errors, or
+     * Invalid config or fd, socket errors, or
      * [`FerrotunError::ProtectFailed`]; no thread or socket is left behind then.
      */
     @Throws(FerrotunException::class) fun `start`(`config`: TunnelConfig, `tunFd`: kotlin.Int, `protector`: SocketProtector?, `framing`: TunFraming? = null): Tunnel {
@@ -2302,6 +2408,194 @@ public object FfiConverterTypeDropStats: FfiConverterRustBuffer<DropStats> {
 
 
 /**
+ * Settings for one address family.
+ *
+ * Mapping: Android: `addAddress` each address, `addRoute` each route, and
+ * `allowFamily` when `mode` is `LeftToSystem`. Apple: when `addresses` is
+ * not empty, `NEIPv4Settings`/`NEIPv6Settings` with the addresses and
+ * `includedRoutes` = `routes`; otherwise no settings for the family.
+ */
+data class FamilySettings (
+    /**
+     * How the family is handled.
+     */
+    var `mode`: FamilyMode
+    , 
+    /**
+     * Interface addresses, in config order, host bits kept.
+     */
+    var `addresses`: List<IpPrefix>
+    , 
+    /**
+     * Routes into the tunnel: network addresses (host bits cleared, as
+     * `VpnService.Builder.addRoute` requires), overlaps merged, sorted.
+     */
+    var `routes`: List<IpPrefix>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilySettings: FfiConverterRustBuffer<FamilySettings> {
+    override fun read(buf: ByteBuffer): FamilySettings {
+        return FamilySettings(
+            FfiConverterTypeFamilyMode.read(buf),
+            FfiConverterSequenceTypeIpPrefix.read(buf),
+            FfiConverterSequenceTypeIpPrefix.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FamilySettings) = (
+            FfiConverterTypeFamilyMode.allocationSize(value.`mode`) +
+            FfiConverterSequenceTypeIpPrefix.allocationSize(value.`addresses`) +
+            FfiConverterSequenceTypeIpPrefix.allocationSize(value.`routes`)
+    )
+
+    override fun write(value: FamilySettings, buf: ByteBuffer) {
+            FfiConverterTypeFamilyMode.write(value.`mode`, buf)
+            FfiConverterSequenceTypeIpPrefix.write(value.`addresses`, buf)
+            FfiConverterSequenceTypeIpPrefix.write(value.`routes`, buf)
+    }
+}
+
+
+
+/**
+ * What the OS must be told about the tunnel interface.
+ */
+data class InterfaceSettings (
+    /**
+     * Interface MTU (the config's, else `SettingsOptions.default_mtu`).
+     */
+    var `mtu`: kotlin.UShort
+    , 
+    /**
+     * IPv4 addresses, routes and mode.
+     */
+    var `ipv4`: FamilySettings
+    , 
+    /**
+     * IPv6 addresses, routes and mode.
+     */
+    var `ipv6`: FamilySettings
+    , 
+    /**
+     * DNS servers, in config order.
+     */
+    var `dnsServers`: List<kotlin.String>
+    , 
+    /**
+     * DNS search domains, in config order.
+     */
+    var `dnsSearchDomains`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInterfaceSettings: FfiConverterRustBuffer<InterfaceSettings> {
+    override fun read(buf: ByteBuffer): InterfaceSettings {
+        return InterfaceSettings(
+            FfiConverterUShort.read(buf),
+            FfiConverterTypeFamilySettings.read(buf),
+            FfiConverterTypeFamilySettings.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: InterfaceSettings) = (
+            FfiConverterUShort.allocationSize(value.`mtu`) +
+            FfiConverterTypeFamilySettings.allocationSize(value.`ipv4`) +
+            FfiConverterTypeFamilySettings.allocationSize(value.`ipv6`) +
+            FfiConverterSequenceString.allocationSize(value.`dnsServers`) +
+            FfiConverterSequenceString.allocationSize(value.`dnsSearchDomains`)
+    )
+
+    override fun write(value: InterfaceSettings, buf: ByteBuffer) {
+            FfiConverterUShort.write(value.`mtu`, buf)
+            FfiConverterTypeFamilySettings.write(value.`ipv4`, buf)
+            FfiConverterTypeFamilySettings.write(value.`ipv6`, buf)
+            FfiConverterSequenceString.write(value.`dnsServers`, buf)
+            FfiConverterSequenceString.write(value.`dnsSearchDomains`, buf)
+    }
+}
+
+
+
+/**
+ * An IP prefix.
+ */
+data class IpPrefix (
+    /**
+     * The address, e.g. `"10.0.0.2"` or `"fd00::"`.
+     */
+    var `address`: kotlin.String
+    , 
+    /**
+     * The prefix length, 0..=32 (IPv4) or 0..=128 (IPv6).
+     */
+    var `prefixLen`: kotlin.UByte
+    , 
+    /**
+     * For IPv4, the prefix as a dotted subnet mask (`"255.255.255.0"`),
+     * which `NEIPv4Settings` and `NEIPv4Route` want; `null` for IPv6.
+     */
+    var `subnetMask`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeIpPrefix: FfiConverterRustBuffer<IpPrefix> {
+    override fun read(buf: ByteBuffer): IpPrefix {
+        return IpPrefix(
+            FfiConverterString.read(buf),
+            FfiConverterUByte.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: IpPrefix) = (
+            FfiConverterString.allocationSize(value.`address`) +
+            FfiConverterUByte.allocationSize(value.`prefixLen`) +
+            FfiConverterOptionalString.allocationSize(value.`subnetMask`)
+    )
+
+    override fun write(value: IpPrefix, buf: ByteBuffer) {
+            FfiConverterString.write(value.`address`, buf)
+            FfiConverterUByte.write(value.`prefixLen`, buf)
+            FfiConverterOptionalString.write(value.`subnetMask`, buf)
+    }
+}
+
+
+
+/**
  * One `[Peer]` section.
  */
 data class PeerConfig (
@@ -2330,6 +2624,15 @@ data class PeerConfig (
      * Seconds between keepalives when idle; `null` or 0 turns them off.
      */
     var `persistentKeepalive`: kotlin.UShort? = null 
+    , 
+    /**
+     * Filled by `resolveEndpoints`: the address `endpoint` resolved to
+     * (`"192.0.2.1:51820"`, `"[64:ff9b::c000:201]:51820"`). `start` sends
+     * there and never waits for DNS; `endpoint` keeps the host name so the
+     * tunnel can resolve it again after network changes. Leave `null` when
+     * building a config.
+     */
+    var `resolvedEndpoint`: kotlin.String? = null 
     
 ){
     
@@ -2351,6 +2654,7 @@ public object FfiConverterTypePeerConfig: FfiConverterRustBuffer<PeerConfig> {
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterOptionalUShort.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -2359,7 +2663,8 @@ public object FfiConverterTypePeerConfig: FfiConverterRustBuffer<PeerConfig> {
             FfiConverterOptionalString.allocationSize(value.`presharedKey`) +
             FfiConverterOptionalString.allocationSize(value.`endpoint`) +
             FfiConverterSequenceString.allocationSize(value.`allowedIps`) +
-            FfiConverterOptionalUShort.allocationSize(value.`persistentKeepalive`)
+            FfiConverterOptionalUShort.allocationSize(value.`persistentKeepalive`) +
+            FfiConverterOptionalString.allocationSize(value.`resolvedEndpoint`)
     )
 
     override fun write(value: PeerConfig, buf: ByteBuffer) {
@@ -2368,6 +2673,7 @@ public object FfiConverterTypePeerConfig: FfiConverterRustBuffer<PeerConfig> {
             FfiConverterOptionalString.write(value.`endpoint`, buf)
             FfiConverterSequenceString.write(value.`allowedIps`, buf)
             FfiConverterOptionalUShort.write(value.`persistentKeepalive`, buf)
+            FfiConverterOptionalString.write(value.`resolvedEndpoint`, buf)
     }
 }
 
@@ -2455,6 +2761,81 @@ public object FfiConverterTypePeerStats: FfiConverterRustBuffer<PeerStats> {
             FfiConverterULong.write(value.`txPackets`, buf)
             FfiConverterULong.write(value.`rxPackets`, buf)
             FfiConverterOptionalTimestamp.write(value.`lastHandshake`, buf)
+    }
+}
+
+
+
+/**
+ * The platform differences of [`interface_settings`]. Start from
+ * [`android_settings_options`] or [`apple_settings_options`] and change
+ * `unrouted_family` as the app's "block untunneled traffic" setting says.
+ */
+data class SettingsOptions (
+    /**
+     * What happens to a family that no peer routes.
+     */
+    var `unroutedFamily`: UnroutedFamily
+    , 
+    /**
+     * The OS blocks a family with no address and no route by itself (Android).
+     * When false (Apple) a blocked family gets a default route into the tunnel.
+     */
+    var `osBlocksUnconfiguredFamily`: kotlin.Boolean
+    , 
+    /**
+     * A family with routes needs an interface address (Apple); one without
+     * gets the placeholder `192.0.0.8/32` or `fd66:7274:756e::1/128` (clamped).
+     */
+    var `requiresAddressPerFamily`: kotlin.Boolean
+    , 
+    /**
+     * IPv6 interface prefixes longer than this are shortened to it (Apple: 120; Android: 128).
+     */
+    var `ipv6MaxPrefixLen`: kotlin.UByte
+    , 
+    /**
+     * MTU when the config has none (1280 on phones, as WireGuard's mobile apps use).
+     */
+    var `defaultMtu`: kotlin.UShort
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSettingsOptions: FfiConverterRustBuffer<SettingsOptions> {
+    override fun read(buf: ByteBuffer): SettingsOptions {
+        return SettingsOptions(
+            FfiConverterTypeUnroutedFamily.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterUByte.read(buf),
+            FfiConverterUShort.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SettingsOptions) = (
+            FfiConverterTypeUnroutedFamily.allocationSize(value.`unroutedFamily`) +
+            FfiConverterBoolean.allocationSize(value.`osBlocksUnconfiguredFamily`) +
+            FfiConverterBoolean.allocationSize(value.`requiresAddressPerFamily`) +
+            FfiConverterUByte.allocationSize(value.`ipv6MaxPrefixLen`) +
+            FfiConverterUShort.allocationSize(value.`defaultMtu`)
+    )
+
+    override fun write(value: SettingsOptions, buf: ByteBuffer) {
+            FfiConverterTypeUnroutedFamily.write(value.`unroutedFamily`, buf)
+            FfiConverterBoolean.write(value.`osBlocksUnconfiguredFamily`, buf)
+            FfiConverterBoolean.write(value.`requiresAddressPerFamily`, buf)
+            FfiConverterUByte.write(value.`ipv6MaxPrefixLen`, buf)
+            FfiConverterUShort.write(value.`defaultMtu`, buf)
     }
 }
 
@@ -2653,6 +3034,57 @@ public object FfiConverterTypeTunnelStats: FfiConverterRustBuffer<TunnelStats> {
 
 
 
+/**
+ * How one address family is handled; see [`FamilySettings`].
+ */
+
+enum class FamilyMode {
+    
+    /**
+     * Some peer routes this family: add its addresses and routes.
+     */
+    ROUTED,
+    /**
+     * No peer routes it; left to the device's other networks. Android: add
+     * the addresses and call `allowFamily`. Apple: settings for the family
+     * only if it has addresses, with no routes.
+     */
+    LEFT_TO_SYSTEM,
+    /**
+     * No peer routes it; its traffic is dropped. Add the addresses and routes
+     * as given: either none (the OS blocks the family) or a default route
+     * into the tunnel, where the core drops it.
+     */
+    BLOCKED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyMode: FfiConverterRustBuffer<FamilyMode> {
+    override fun read(buf: ByteBuffer) = try {
+        FamilyMode.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: FamilyMode) = 4UL
+
+    override fun write(value: FamilyMode, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 
 
 /**
@@ -2720,12 +3152,17 @@ sealed class FerrotunException: kotlin.Exception() {
     }
     
     /**
-     * A peer's endpoint host name did not resolve.
+     * A peer's endpoint did not resolve (from `resolveEndpoints`, after its retries).
      */
     class Resolve(
         
         /**
-         * The `host:port` text.
+         * The peer's public key, base64.
+         */
+        val `publicKey`: kotlin.String, 
+        
+        /**
+         * The endpoint as configured, `host:port`.
          */
         val `host`: kotlin.String, 
         
@@ -2735,7 +3172,7 @@ sealed class FerrotunException: kotlin.Exception() {
         val `reason`: kotlin.String
         ) : FerrotunException() {
         override val message
-            get() = "host=${ `host` }, reason=${ `reason` }"
+            get() = "publicKey=${ `publicKey` }, host=${ `host` }, reason=${ `reason` }"
     }
     
     /**
@@ -2834,6 +3271,7 @@ public object FfiConverterTypeFerrotunError : FfiConverterRustBuffer<FerrotunExc
             4 -> FerrotunException.Resolve(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
                 )
             5 -> FerrotunException.ProtectFailed(
                 FfiConverterString.read(buf),
@@ -2874,6 +3312,7 @@ public object FfiConverterTypeFerrotunError : FfiConverterRustBuffer<FerrotunExc
             is FerrotunException.Resolve -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
+                + FfiConverterString.allocationSize(value.`publicKey`)
                 + FfiConverterString.allocationSize(value.`host`)
                 + FfiConverterString.allocationSize(value.`reason`)
             )
@@ -2923,6 +3362,7 @@ public object FfiConverterTypeFerrotunError : FfiConverterRustBuffer<FerrotunExc
             }
             is FerrotunException.Resolve -> {
                 buf.putInt(4)
+                FfiConverterString.write(value.`publicKey`, buf)
                 FfiConverterString.write(value.`host`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
@@ -3184,6 +3624,42 @@ sealed class TunnelEvent {
     }
     
     /**
+     * A peer's handshakes have gone unanswered for 15 s (three WireGuard
+     * handshake timeouts): show it as "not reachable". Host-name endpoints
+     * are resolved again in the background. Reported once per outage.
+     */
+    data class PeerUnreachable(
+        /**
+         * The peer's public key, base64.
+         */
+        val `publicKey`: kotlin.String, 
+        /**
+         * Seconds since the first unanswered handshake initiation.
+         */
+        val `unansweredSecs`: kotlin.ULong) : TunnelEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A peer reported unreachable was heard from again.
+     */
+    data class PeerReachable(
+        /**
+         * The peer's public key, base64.
+         */
+        val `publicKey`: kotlin.String) : TunnelEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * The tunnel stopped; `error` says why when nobody asked it to.
      */
     data class Stopped(
@@ -3224,7 +3700,14 @@ public object FfiConverterTypeTunnelEvent : FfiConverterRustBuffer<TunnelEvent>{
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            4 -> TunnelEvent.Stopped(
+            4 -> TunnelEvent.PeerUnreachable(
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            5 -> TunnelEvent.PeerReachable(
+                FfiConverterString.read(buf),
+                )
+            6 -> TunnelEvent.Stopped(
                 FfiConverterOptionalString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -3254,6 +3737,21 @@ public object FfiConverterTypeTunnelEvent : FfiConverterRustBuffer<TunnelEvent>{
                 + FfiConverterString.allocationSize(value.`endpoint`)
             )
         }
+        is TunnelEvent.PeerUnreachable -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`publicKey`)
+                + FfiConverterULong.allocationSize(value.`unansweredSecs`)
+            )
+        }
+        is TunnelEvent.PeerReachable -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`publicKey`)
+            )
+        }
         is TunnelEvent.Stopped -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -3281,12 +3779,66 @@ public object FfiConverterTypeTunnelEvent : FfiConverterRustBuffer<TunnelEvent>{
                 FfiConverterString.write(value.`endpoint`, buf)
                 Unit
             }
-            is TunnelEvent.Stopped -> {
+            is TunnelEvent.PeerUnreachable -> {
                 buf.putInt(4)
+                FfiConverterString.write(value.`publicKey`, buf)
+                FfiConverterULong.write(value.`unansweredSecs`, buf)
+                Unit
+            }
+            is TunnelEvent.PeerReachable -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`publicKey`, buf)
+                Unit
+            }
+            is TunnelEvent.Stopped -> {
+                buf.putInt(6)
                 FfiConverterOptionalString.write(value.`error`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * What to do with an address family that no peer's `allowedIps` route.
+ */
+
+enum class UnroutedFamily {
+    
+    /**
+     * Leave it to the device's other networks (Android: `allowFamily`).
+     */
+    LEAVE_TO_SYSTEM,
+    /**
+     * Drop its traffic while the tunnel is up.
+     */
+    BLOCK;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeUnroutedFamily: FfiConverterRustBuffer<UnroutedFamily> {
+    override fun read(buf: ByteBuffer) = try {
+        UnroutedFamily.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: UnroutedFamily) = 4UL
+
+    override fun write(value: UnroutedFamily, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
     }
 }
 
@@ -3518,6 +4070,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeIpPrefix: FfiConverterRustBuffer<List<IpPrefix>> {
+    override fun read(buf: ByteBuffer): List<IpPrefix> {
+        val len = buf.getInt()
+        return List<IpPrefix>(len) {
+            FfiConverterTypeIpPrefix.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<IpPrefix>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeIpPrefix.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<IpPrefix>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeIpPrefix.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypePeerConfig: FfiConverterRustBuffer<List<PeerConfig>> {
     override fun read(buf: ByteBuffer): List<PeerConfig> {
         val len = buf.getInt()
@@ -3629,6 +4209,34 @@ public object FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer<List<Pee
     
 
         /**
+         * Resolves every peer endpoint through the system resolver and returns the
+         * config with each peer's `resolvedEndpoint` filled in (`endpoint` keeps the
+         * host name, so the tunnel can resolve it again after network changes).
+         *
+         * Blocking, with bounded retries (4 lookups over about 3.5 s per failing
+         * name): call it off the main thread, after the app has decided to connect
+         * and before it establishes the VPN interface, so the lookup goes over the
+         * device's real network. IPv4 literals go through the resolver too, so an
+         * IPv6-only network with NAT64 yields a synthesized address (Apple).
+         *
+         * # Errors
+         * [`FerrotunError::Resolve`] naming the first peer (public key) and host that
+         * did not resolve; [`FerrotunError::InvalidField`] / [`FerrotunError::Config`]
+         * for a bad config.
+         */
+    @Throws(FerrotunException::class) fun `resolveEndpoints`(`config`: TunnelConfig): TunnelConfig {
+            return FfiConverterTypeTunnelConfig.lift(
+    uniffiRustCallWithError(FerrotunException) { _status ->
+    UniffiLib.uniffi_ferrotun_fn_func_resolve_endpoints(
+    
+        
+        FfiConverterTypeTunnelConfig.lower(`config`),_status)
+}
+    )
+    }
+    
+
+        /**
          * Sets the log level (logcat on Android, os_log on Apple, stderr elsewhere),
          * installing the log sink on first use. Takes effect at once, also for running tunnels.
          *
@@ -3659,6 +4267,71 @@ public object FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer<List<Pee
     
         
         FfiConverterTypeTunnelConfig.lower(`config`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * The options for Android's `VpnService.Builder`: unrouted families left to
+         * the system, the OS blocks a family without address or route, no address
+         * needed per family, IPv6 prefixes unchanged, MTU 1280 by default.
+         *
+         * # Errors
+         * Only [`FerrotunError::Internal`] (every export can throw; none is expected).
+         */
+    @Throws(FerrotunException::class) fun `androidSettingsOptions`(): SettingsOptions {
+            return FfiConverterTypeSettingsOptions.lift(
+    uniffiRustCallWithError(FerrotunException) { _status ->
+    UniffiLib.uniffi_ferrotun_fn_func_android_settings_options(
+    
+        _status)
+}
+    )
+    }
+    
+
+        /**
+         * The options for Apple's `NEPacketTunnelNetworkSettings`: unrouted families
+         * left to the system, blocking needs a default route, every family with
+         * routes needs an address (placeholder if the config has none), IPv6
+         * prefixes clamped to /120, MTU 1280 by default.
+         *
+         * # Errors
+         * Only [`FerrotunError::Internal`] (every export can throw; none is expected).
+         */
+    @Throws(FerrotunException::class) fun `appleSettingsOptions`(): SettingsOptions {
+            return FfiConverterTypeSettingsOptions.lift(
+    uniffiRustCallWithError(FerrotunException) { _status ->
+    UniffiLib.uniffi_ferrotun_fn_func_apple_settings_options(
+    
+        _status)
+}
+    )
+    }
+    
+
+        /**
+         * What the OS must be told about the tunnel interface for `config`:
+         * addresses, routes and DNS per address family, MTU, and the leak rules
+         * (a family some peer routes gets its routes even without an address; a
+         * family no peer routes is left to the system or blocked per
+         * `options.unrouted_family`). Pure and quick; call it before establishing
+         * the interface and again after every config change (routes may change).
+         *
+         * # Errors
+         * [`FerrotunError::InvalidField`] / [`FerrotunError::Config`] for a bad
+         * config; [`FerrotunError::InvalidField`] (field `options.…`) for options
+         * out of range (`ipv6MaxPrefixLen` > 128, `defaultMtu` outside 576..=9000).
+         */
+    @Throws(FerrotunException::class) fun `interfaceSettings`(`config`: TunnelConfig, `options`: SettingsOptions): InterfaceSettings {
+            return FfiConverterTypeInterfaceSettings.lift(
+    uniffiRustCallWithError(FerrotunException) { _status ->
+    UniffiLib.uniffi_ferrotun_fn_func_interface_settings(
+    
+        
+        FfiConverterTypeTunnelConfig.lower(`config`),
+        FfiConverterTypeSettingsOptions.lower(`options`),_status)
 }
     )
     }

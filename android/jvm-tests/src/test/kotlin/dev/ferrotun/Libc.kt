@@ -79,7 +79,13 @@ class FakeTun : AutoCloseable {
         check(LibC.INSTANCE.setsockopt(appFd, LibC.SOL_SOCKET, LibC.SO_RCVTIMEO, timeval, 16) == 0)
     }
 
+    private var closed = false
+
+    /** Closes the test's end; idempotent, so a reused fd number is never closed twice. */
+    @Synchronized
     override fun close() {
+        if (closed) return
+        closed = true
         LibC.INSTANCE.close(appFd)
     }
 }

@@ -25,6 +25,8 @@ class ReadmeExampleTest {
         val vpnService = object { fun protect(fd: Int): Boolean = protectedFds.add(fd) }
         val fakeTun = FakeTun()
         val tunFd = fakeTun.tunFd
+        val newFakeTun = FakeTun()
+        val newTunFd = newFakeTun.tunFd
         val scope = CoroutineScope(Dispatchers.IO)
         val wgQuick = """
             [Interface]
@@ -62,7 +64,12 @@ class ReadmeExampleTest {
             println("line ${e.line}: ${e.reason}") // line 2: ...
         }
 
-        val tunnel = Tunnel.start(config, tunFd, object : SocketProtector {
+        val resolved = resolveEndpoints(config)
+
+        val settings = interfaceSettings(resolved, androidSettingsOptions())
+        println("MTU ${settings.mtu}, IPv4 ${settings.ipv4.mode} ${settings.ipv4.routes}, IPv6 ${settings.ipv6.mode}")
+
+        val tunnel = Tunnel.start(resolved, tunFd, object : SocketProtector {
             override fun protect(fd: Int): Boolean = vpnService.protect(fd)
         })
         println("listening on UDP ${tunnel.listenPort()}")
@@ -73,6 +80,8 @@ class ReadmeExampleTest {
                     is TunnelEvent.Started -> log("up on port ${event.listenPort}")
                     is TunnelEvent.HandshakeCompleted -> log("handshake with ${event.publicKey}")
                     is TunnelEvent.EndpointChanged -> log("${event.publicKey} moved to ${event.endpoint}")
+                    is TunnelEvent.PeerUnreachable -> log("${event.publicKey}: no answer for ${event.unansweredSecs} s")
+                    is TunnelEvent.PeerReachable -> log("${event.publicKey} reachable again")
                     is TunnelEvent.Stopped -> log("stopped: ${event.error ?: "on request"}")
                 }
             }
@@ -81,6 +90,7 @@ class ReadmeExampleTest {
         val stats = tunnel.stats()
         tunnel.networkChanged()
         tunnel.updateConfig(config)
+        tunnel.swapTun(newTunFd)
         setLogLevel(LogLevel.DEBUG)
         tunnel.stop()
         eventLoop.join()
@@ -93,8 +103,13 @@ class ReadmeExampleTest {
             assertEquals(readmeCode(readme), ownCode(), "$readme's Kotlin example and this test differ")
         }
         fakeTun.close()
+        newFakeTun.close()
         assertEquals(44, myPublicKey.length)
         assertEquals(1, stats.peers.size)
+        assertEquals(1280.toUShort(), settings.mtu)
+        assertEquals(FamilyMode.ROUTED, settings.ipv4.mode)
+        assertEquals(listOf(IpPrefix("10.99.0.2", 32u, "255.255.255.255")), settings.ipv4.routes)
+        assertEquals(FamilyMode.LEFT_TO_SYSTEM, settings.ipv6.mode)
         assertEquals(2, protectedFds.size, "start and networkChanged each protect a socket")
         assertEquals(2, logLines.size, "$logLines")
         assertTrue(logLines.first().removePrefix("up on port ").toInt() > 0, "$logLines")

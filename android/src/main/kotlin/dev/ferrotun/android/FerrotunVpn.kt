@@ -1,202 +1,219 @@
 package dev.ferrotun.android
 
-import android.net.ConnectivityManager
-import android.net.LinkProperties
-import android.net.Network
-import android.net.NetworkCapabilities
-import android.net.NetworkRequest
-import android.net.VpnService
-import android.util.Log
+import dev.ferrotun.FamilyMode
 import dev.ferrotun.FerrotunException
+import dev.ferrotun.InterfaceSettings
+import dev.ferrotun.SettingsOptions
 import dev.ferrotun.SocketProtector
 import dev.ferrotun.Tunnel
 import dev.ferrotun.TunnelConfig
-import java.net.InetAddress
-import java.util.concurrent.Executors
-import java.util.concurrent.ScheduledFuture
-import java.util.concurrent.TimeUnit
+import dev.ferrotun.androidSettingsOptions
+import dev.ferrotun.interfaceSettings
+import dev.ferrotun.resolveEndpoints
 
 /**
- * Runs one Ferrotun [Tunnel] inside a [VpnService]:
+ * Runs one Ferrotun [Tunnel] inside a `VpnService`. On Android create it with
+ * `FerrotunVpn(service)` (see `AndroidVpnPlatform.kt`); the logic here only
+ * talks to a [VpnPlatform], so it runs and is tested on a plain JVM.
  *
- * 1. builds the VPN interface from the [TunnelConfig]: its addresses, a route
- *    for every peer's allowed IPs, its DNS servers and search domains, its MTU;
- * 2. calls [VpnService.Builder.establish] and hands the fd to [Tunnel.start]
- *    with [android.os.ParcelFileDescriptor.detachFd] (the tunnel owns and closes it);
- * 3. protects the tunnel's UDP socket through [VpnService.protect];
- * 4. calls [Tunnel.networkChanged] when the device's non-VPN networks change
- *    (Wi-Fi to cellular, a new address), debounced, off the callback thread.
+ * [start] does, in this order:
+ * 1. resolves the peers' host-name endpoints ([resolver], by default the
+ *    core's [resolveEndpoints]) while the device's own network still carries
+ *    DNS: once the VPN is up, lookups would go into a tunnel not running yet;
+ * 2. computes the interface settings in the core ([interfaceSettings] with
+ *    [options], by default [androidSettingsOptions]: MTU 1280 unless the
+ *    config sets one, families no peer routes left to the system) and hands
+ *    them to a fresh builder one to one: MTU, each family's addresses and
+ *    routes, `allowFamily` for a family left to the system, DNS servers and
+ *    search domains, then `setMetered(false)` and `setUnderlyingNetworks(null)`;
+ *    the app's own builder settings come last;
+ * 3. `establish()`es the interface and gives the fd to [Tunnel.start], which
+ *    owns it from then on and protects its UDP socket through
+ *    [VpnPlatform.protect] before the first packet;
+ * 4. watches the device's networks and calls `networkChanged()` after a
+ *    change (debounced, on its own thread).
  *
- * Call [start] and [stop] off the main thread: they do socket setup, maybe a
- * DNS lookup for host-name endpoints, and join threads.
+ * [updateConfig] resolves, updates the peers and, when the settings changed,
+ * establishes a new interface and swaps the tunnel onto it. [stop] ends it all.
  *
- * ```
- * class MyVpnService : VpnService() {
- *     private val vpn = FerrotunVpn(this)
- *     fun connect(text: String) = thread {
- *         val tunnel = vpn.start(parseWgQuick(text))
- *         runBlocking { while (true) { val event = tunnel.nextEvent() ?: break; Log.i("vpn", "$event") } }
- *     }
- *     override fun onRevoke() = vpn.stop()
- * }
- * ```
+ * In `VpnService.onRevoke()` the system has already deactivated the interface
+ * (the user turned the VPN off, or another VPN app took over): call [stop],
+ * then `super.onRevoke()`, which stops the service. Call [stop] in
+ * `onDestroy()` too.
+ *
+ * All calls are thread-safe. [start] and [updateConfig] block (DNS, socket
+ * setup): call them off the main thread. [stop] is quick (it joins the
+ * tunnel's threads, and a network rebind already running, normally
+ * milliseconds) and may be called from any thread, any number of times,
+ * also while [start] is running.
  */
-class FerrotunVpn(private val service: VpnService) : AutoCloseable {
-    private val lock = Any()
-    private var tunnel: Tunnel? = null
-    private var monitor: NetworkMonitor? = null
+class FerrotunVpn(
+    private val platform: VpnPlatform,
+    private val options: SettingsOptions = androidSettingsOptions(),
+    private val resolver: EndpointResolver = EndpointResolver.SYSTEM,
+) : AutoCloseable {
+    /** Serializes [start] and [updateConfig]; never held by [stop]. */
+    private val configLock = Any()
 
-    /** The running tunnel, if any. */
-    val current: Tunnel? get() = synchronized(lock) { tunnel }
+    /** Guards [running] and [stops]; held only for field updates. */
+    private val stateLock = Any()
+    private var running: Running? = null
+
+    /** Bumped by every [stop], so that a [start] in progress notices it was cancelled. */
+    private var stops = 0L
+
+    private class Running(val session: TunnelSession, val monitor: NetworkMonitor, val sessionName: String) {
+        /** What the current interface was established with; written under configLock. */
+        @Volatile var settings: InterfaceSettings? = null
+    }
+
+    /** The running session, if any. */
+    val current: TunnelSession? get() = synchronized(stateLock) { running?.session }
+
+    /** The settings the running tunnel's interface was established with, if any. */
+    val currentSettings: InterfaceSettings? get() = synchronized(stateLock) { running?.settings }
 
     /**
-     * Establishes the VPN interface for [config] and starts a tunnel on it.
-     * [customize] may adjust the builder further (allowed/disallowed apps,
-     * `setBlocking`, metered, ...) before `establish()`.
+     * Resolves, establishes and starts a tunnel for [config] (see the class
+     * doc for the steps). Blocks: call it off the main thread.
      *
-     * @throws FerrotunException when the tunnel cannot start (the interface is closed again).
-     * @throws IllegalStateException when a tunnel is already running or the
-     *   app is not (or no longer) the prepared VPN app (`establish()` returned null).
-     * @throws IllegalArgumentException when the config's addresses or routes are unusable for Android.
+     * @param session the name the system shows for the VPN.
+     * @return the session: its events, stats, and the end of both.
+     * @throws FerrotunException [FerrotunException.Resolve] when an endpoint
+     *   does not resolve (nothing is established then), a bad config, or
+     *   when the tunnel cannot start (the interface is closed again).
+     * @throws IllegalStateException when a tunnel is already running, when
+     *   [stop] was called while this start was in progress, or when
+     *   `establish()` returned null (the app is not the prepared VPN app:
+     *   call `VpnService.prepare()` first).
      */
-    fun start(
-        config: TunnelConfig,
-        session: String = "Ferrotun",
-        customize: VpnService.Builder.() -> Unit = {},
-    ): Tunnel {
-        synchronized(lock) {
-            check(tunnel == null) { "a tunnel is already running; stop() it first" }
-            val builder = service.Builder().setSession(session).setMtu(config.mtu?.toInt() ?: DEFAULT_MTU)
-            for (address in config.addresses) {
-                val (ip, prefix) = parsePrefix(address)
-                builder.addAddress(ip, prefix)
+    fun start(config: TunnelConfig, session: String = "Ferrotun"): TunnelSession = synchronized(configLock) {
+        val stopsAtStart = synchronized(stateLock) {
+            check(running == null) { "a tunnel is already running; stop() it first" }
+            stops
+        }
+        val resolved = resolver.resolve(config)
+        val settings = interfaceSettings(resolved, options)
+        checkNotStopped(stopsAtStart)
+        val fd = establish(settings, session)
+        // The tunnel owns the fd from here on and closes it when start fails too.
+        val tunnel = Tunnel.start(resolved, fd, PlatformProtector(platform))
+        val started = TunnelSession(tunnel)
+        val monitor = synchronized(stateLock) {
+            if (stops != stopsAtStart) {
+                started.close()
+                throw IllegalStateException("stop() was called while the tunnel was starting")
             }
-            for (route in config.peers.flatMap { it.allowedIps }.distinct()) {
-                val (ip, prefix) = parsePrefix(route)
-                builder.addRoute(networkAddress(ip, prefix), prefix)
-            }
-            config.dns.forEach { builder.addDnsServer(it) }
-            config.dnsSearch.forEach { builder.addSearchDomain(it) }
-            builder.customize()
+            val monitor = NetworkMonitor(platform) { started.networkChanged() }
+            running = Running(started, monitor, session).also { it.settings = settings }
+            monitor
+        }
+        try {
+            monitor.start()
+        } catch (e: RuntimeException) {
+            stop()
+            throw e
+        }
+        started
+    }
 
-            val pfd = builder.establish()
-                ?: throw IllegalStateException("establish() returned null: call VpnService.prepare() first")
-            // detachFd: the tunnel owns the fd from here on, and closes it on failure too.
-            val started = Tunnel.start(config, pfd.detachFd(), VpnServiceProtector(service))
-            tunnel = started
-            monitor = NetworkMonitor(service, started).also { it.register() }
-            return started
+    /**
+     * Applies a new config to the running tunnel: resolves its endpoints,
+     * updates the peers (unchanged peers keep their sessions) and, when the
+     * interface settings changed (new AllowedIPs, addresses, DNS, MTU),
+     * establishes a new interface and moves the tunnel onto its fd
+     * ([Tunnel.swapTun]: sessions and queued packets are kept, the old
+     * interface goes away). Blocks: call it off the main thread.
+     *
+     * @throws FerrotunException for a bad config or an unresolvable endpoint
+     *   (nothing changed then), or [FerrotunException.Stopped].
+     * @throws IllegalStateException when no tunnel is running, or when
+     *   `establish()` returned null (the VPN was revoked; the tunnel keeps
+     *   the new peers on the old interface).
+     */
+    fun updateConfig(config: TunnelConfig): Unit = synchronized(configLock) {
+        val run = synchronized(stateLock) { running } ?: throw IllegalStateException("no tunnel is running")
+        val resolved = resolver.resolve(config)
+        val settings = interfaceSettings(resolved, options)
+        // Peers first: once the new interface routes their AllowedIPs here, they have somewhere to go.
+        run.session.updateConfig(resolved)
+        if (settings != run.settings) {
+            run.session.swapTun { establish(settings, run.sessionName) }
+            run.settings = settings
         }
     }
 
-    /** Stops the tunnel (closing the VPN interface) and the network monitoring. Idempotent. */
+    /**
+     * Stops the tunnel and the network watching. Idempotent, never blocks
+     * for long, safe from any thread (`onRevoke`, `onDestroy`, a UI thread),
+     * also while [start] or [updateConfig] runs: a start in progress then
+     * fails and leaves nothing running.
+     *
+     * Event consumers are not cut off: a coroutine looping on
+     * [TunnelSession.nextEvent] or collecting [TunnelSession.events] gets the
+     * remaining events, `Stopped`, and then its loop ends normally.
+     */
     fun stop() {
-        val (t, m) = synchronized(lock) {
-            val pair = tunnel to monitor
-            tunnel = null
-            monitor = null
-            pair
-        }
-        m?.unregister()
-        t?.let {
-            runCatching { it.stop() }.onFailure { e -> Log.w(TAG, "stop failed", e) }
-            it.close()
-        }
+        val stopped = synchronized(stateLock) {
+            stops++
+            running.also { running = null }
+        } ?: return
+        stopped.monitor.close()
+        stopped.session.stop()
     }
 
+    /** [stop]. The session's Rust object is freed when its event stream ends or the app closes it. */
     override fun close() = stop()
 
-    companion object {
-        private const val TAG = "Ferrotun"
+    private fun checkNotStopped(stopsAtStart: Long) = synchronized(stateLock) {
+        check(stops == stopsAtStart) { "stop() was called while the tunnel was starting" }
+    }
 
-        /** The wg-quick default MTU, used when the config has none. */
-        const val DEFAULT_MTU = 1420
-
-        /** Splits `"10.0.0.2/32"` (or a bare address) into the address and prefix length. */
-        fun parsePrefix(text: String): Pair<InetAddress, Int> {
-            val parts = text.trim().split('/', limit = 2)
-            val ip = InetAddress.getByName(parts[0])
-            val max = ip.address.size * 8
-            val prefix = parts.getOrNull(1)?.toIntOrNull() ?: max
-            require(prefix in 0..max) { "bad prefix length in $text" }
-            return ip to prefix
+    /**
+     * Hands [settings] to a fresh builder, one call per item, and
+     * establishes the interface; returns the detached TUN fd.
+     */
+    private fun establish(settings: InterfaceSettings, session: String): Int {
+        val builder = platform.newInterface()
+        builder.setSession(session)
+        builder.setMtu(settings.mtu.toInt())
+        for ((family, rules) in listOf(AddressFamily.IPV4 to settings.ipv4, AddressFamily.IPV6 to settings.ipv6)) {
+            rules.addresses.forEach { builder.addAddress(it.address, it.prefixLen.toInt()) }
+            rules.routes.forEach { builder.addRoute(it.address, it.prefixLen.toInt()) }
+            // ROUTED has routes; BLOCKED has neither routes nor (on Android) addresses, which
+            // makes Android block the family; only LEFT_TO_SYSTEM must be allowed explicitly.
+            if (rules.mode == FamilyMode.LEFT_TO_SYSTEM) builder.allowFamily(family)
         }
-
-        /** [ip] with the host bits cleared, as `VpnService.Builder.addRoute` requires. */
-        fun networkAddress(ip: InetAddress, prefix: Int): InetAddress {
-            val bytes = ip.address
-            for (i in bytes.indices) {
-                val keep = (prefix - i * 8).coerceIn(0, 8)
-                bytes[i] = (bytes[i].toInt() and (0xff shl (8 - keep))).toByte()
-            }
-            return InetAddress.getByAddress(bytes)
-        }
+        settings.dnsServers.forEach(builder::addDnsServer)
+        settings.dnsSearchDomains.forEach(builder::addSearchDomain)
+        // Android 10+ treats a VPN as metered unless told otherwise; following the
+        // default network makes it as metered as the network the tunnel runs over.
+        builder.setMetered(false)
+        builder.followDefaultNetwork()
+        return builder.establish()
+            ?: throw IllegalStateException("establish() returned null: call VpnService.prepare() first")
     }
 }
 
-/** Protects sockets through [VpnService.protect], keeping tunnel traffic out of the tunnel. */
-class VpnServiceProtector(private val service: VpnService) : SocketProtector {
-    override fun protect(fd: Int): Boolean = service.protect(fd)
-}
-
-/**
- * Watches the device's non-VPN networks and calls [Tunnel.networkChanged]
- * when the set of networks or their addresses change. Changes are debounced
- * ([DEBOUNCE_MS]) and handled on a private thread, never on the
- * ConnectivityManager callback thread.
- */
-internal class NetworkMonitor(service: VpnService, private val tunnel: Tunnel) {
-    private val connectivity = service.getSystemService(ConnectivityManager::class.java)
-    private val executor = Executors.newSingleThreadScheduledExecutor { Thread(it, "ferrotun-netmon") }
-    private val networks = HashMap<Network, List<String>>()
-    private var baseline: Map<Network, List<String>>? = null
-    private var pending: ScheduledFuture<*>? = null
-
-    private val callback = object : ConnectivityManager.NetworkCallback() {
-        override fun onAvailable(network: Network) = update { networks.putIfAbsent(network, emptyList()) }
-
-        override fun onLinkPropertiesChanged(network: Network, properties: LinkProperties) =
-            update { networks[network] = properties.linkAddresses.map { it.toString() }.sorted() }
-
-        override fun onLost(network: Network) = update { networks.remove(network) }
-    }
-
-    fun register() {
-        val request = NetworkRequest.Builder()
-            .addCapability(NetworkCapabilities.NET_CAPABILITY_INTERNET)
-            .addCapability(NetworkCapabilities.NET_CAPABILITY_NOT_VPN)
-            .build()
-        connectivity.registerNetworkCallback(request, callback)
-    }
-
-    fun unregister() {
-        runCatching { connectivity.unregisterNetworkCallback(callback) }
-        executor.shutdownNow()
-    }
-
-    private fun update(change: () -> Unit) {
-        executor.execute {
-            change()
-            pending?.cancel(false)
-            pending = executor.schedule(::settle, DEBOUNCE_MS, TimeUnit.MILLISECONDS)
-        }
-    }
-
-    private fun settle() {
-        val snapshot = HashMap(networks)
-        val previous = baseline
-        baseline = snapshot
-        // The first settled snapshot is the state at start: nothing changed yet.
-        if (previous == null || previous == snapshot || snapshot.isEmpty()) return
-        try {
-            tunnel.networkChanged()
-        } catch (e: FerrotunException) {
-            // ProtectFailed stops the tunnel; the app sees TunnelEvent.Stopped with the reason.
-            Log.w("Ferrotun", "networkChanged failed: ${e.message}")
-        }
-    }
+/** Resolves a config's host-name endpoints to addresses, before the VPN is up. */
+fun interface EndpointResolver {
+    /**
+     * [config] with every peer's `resolvedEndpoint` set to a numeric `address:port`.
+     *
+     * @throws FerrotunException.Resolve naming the peer's host when a name does not resolve.
+     */
+    fun resolve(config: TunnelConfig): TunnelConfig
 
     companion object {
-        const val DEBOUNCE_MS = 500L
+        /**
+         * The core's [resolveEndpoints]: the system resolver (DNS64/NAT64
+         * synthesized addresses work), bounded retries; blocks.
+         */
+        val SYSTEM = EndpointResolver { resolveEndpoints(it) }
     }
+}
+
+/** Protects sockets through [VpnPlatform.protect], keeping the tunnel's own traffic out of the tunnel. */
+private class PlatformProtector(private val platform: VpnPlatform) : SocketProtector {
+    override fun protect(fd: Int): Boolean = platform.protect(fd)
 }
