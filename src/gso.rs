@@ -14,6 +14,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 /// Most datagrams in one GSO send: the Linux kernel's `UDP_MAX_SEGMENTS`.
 pub const MAX_SEGMENTS: usize = 64;
@@ -22,6 +23,16 @@ pub const MAX_SEGMENTS: usize = 64;
 /// less 20 bytes of IP and 8 of UDP header (IPv6 allows slightly more; one
 /// number for both keeps the rule simple). Below 64 KiB.
 pub const MAX_GSO_BYTES: usize = 65_535 - 20 - 8;
+
+/// How long a GSO refusal (EIO/EINVAL) holds the segment limit down before
+/// the queue tries full-size sends again. A refusal can be transient (a
+/// blackhole route answers EINVAL for as long as it exists), so it must not
+/// turn GSO off for good; a path that really refuses GSO costs one refused
+/// send (retried in halves, nothing lost) per probe.
+pub const GSO_PROBE_AFTER: Duration = Duration::from_secs(1);
+
+/// The longest wait between probes: each refused probe doubles the wait up to this.
+pub const GSO_PROBE_MAX_INTERVAL: Duration = Duration::from_secs(64);
 
 /// One send syscall's worth of datagrams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +96,12 @@ pub struct GsoQueue {
     cursor: Cursor,
     /// Our own segment cap, halved on EIO/EINVAL; the socket's cap applies too.
     segment_limit: usize,
+    /// While `segment_limit` is lowered: when to try full-size sends again.
+    probe_at: Option<Instant>,
+    /// Wait before the next probe; doubles on each refused probe.
+    probe_interval: Duration,
+    /// The limit was just lifted: a refusal now means the path still refuses.
+    probing: bool,
 }
 
 impl GsoQueue {
@@ -96,7 +113,26 @@ impl GsoQueue {
             batches: Vec::with_capacity(capacity / 64),
             cursor: Cursor::default(),
             segment_limit: MAX_SEGMENTS,
+            probe_at: None,
+            probe_interval: GSO_PROBE_AFTER,
+            probing: false,
         }
+    }
+
+    /// Whether a lowered segment limit is due to be lifted at `now`. The
+    /// caller then resets the socket's own GSO state too (quinn-udp lowers it
+    /// to 1 on the same errors), before calling [`Self::flush`].
+    pub fn probe_due(&self, now: Instant) -> bool {
+        self.probe_at.is_some_and(|at| at <= now)
+    }
+
+    /// Drops everything queued and forgets past GSO refusals: for a new socket.
+    pub fn reset(&mut self) {
+        self.clear();
+        self.segment_limit = MAX_SEGMENTS;
+        self.probe_at = None;
+        self.probe_interval = GSO_PROBE_AFTER;
+        self.probing = false;
     }
 
     /// Free bytes at the arena's tail. The caller flushes before this drops
@@ -181,19 +217,27 @@ impl GsoQueue {
     ///
     /// `max_segments` is the socket's current GSO limit (1 when the kernel lacks
     /// `UDP_SEGMENT`); read it anew for every flush, it can drop at runtime.
+    /// `now` schedules probing after a refusal (see [`GSO_PROBE_AFTER`]).
     ///
     /// Errors: `WouldBlock` stops the flush and is returned; call again when the
     /// socket is writable and it resumes exactly there. EIO and EINVAL on a
     /// multi-datagram send (GSO refused, e.g. Android on cellular) retry the same
     /// datagrams in halves, down to single datagrams, so a batch is never lost to
-    /// them. Any other error drops the datagrams of that one send (counted) and
-    /// the flush goes on. The queue is empty after `Ok`.
+    /// them, and hold the limit down until the next probe. Any other error
+    /// drops the datagrams of that one send (counted) and the flush goes on.
+    /// The queue is empty after `Ok`.
     pub fn flush(
         &mut self,
         max_segments: usize,
+        now: Instant,
         stats: &mut FlushStats,
         mut send: impl FnMut(&Transmit<'_>) -> io::Result<()>,
     ) -> io::Result<()> {
+        if self.probe_due(now) {
+            self.probe_at = None;
+            self.segment_limit = MAX_SEGMENTS;
+            self.probing = true;
+        }
         while let Some(batch) = self.batches.get(self.cursor.batch).copied() {
             let limit = self.segment_limit.min(max_segments).max(1);
             let remaining = batch.segments - self.cursor.segments_sent;
@@ -210,15 +254,26 @@ impl GsoQueue {
                 Ok(()) => {
                     stats.datagrams_sent += segments as u64;
                     stats.send_syscalls += 1;
+                    if segments > 1 && self.probe_at.is_none() {
+                        // A batch went out whole at the full limit: the path takes GSO again.
+                        self.probing = false;
+                        self.probe_interval = GSO_PROBE_AFTER;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(e),
                 Err(e) if segments > 1 && is_gso_refusal(&e) => {
                     // Retry the same datagrams in smaller pieces; the cursor stays put.
                     stats.gso_fallbacks += 1;
                     self.segment_limit = (segments / 2).max(1);
+                    self.schedule_probe(now);
                     continue;
                 }
                 Err(e) => {
+                    if is_gso_refusal(&e) {
+                        // quinn-udp lowers the socket's limit on this error even
+                        // for a single datagram: probe it back up later too.
+                        self.schedule_probe(now);
+                    }
                     tracing::trace!(error = %e, segments, "UDP send failed; dropping datagrams");
                     stats.datagrams_dropped += segments as u64;
                 }
@@ -234,6 +289,19 @@ impl GsoQueue {
         }
         self.clear();
         Ok(())
+    }
+
+    /// After a refusal: try full-size sends again after the probe interval,
+    /// which doubles each time a probe is refused.
+    fn schedule_probe(&mut self, now: Instant) {
+        if self.probe_at.is_some() {
+            return;
+        }
+        if self.probing {
+            self.probe_interval = (self.probe_interval * 2).min(GSO_PROBE_MAX_INTERVAL);
+        }
+        self.probing = false;
+        self.probe_at = Some(now + self.probe_interval);
     }
 
     /// Drops everything queued (e.g. when the socket is replaced).
@@ -274,7 +342,7 @@ mod tests {
         let mut sent = Vec::new();
         let mut stats = FlushStats::default();
         queue
-            .flush(max_segments, &mut stats, |t| {
+            .flush(max_segments, Instant::now(), &mut stats, |t| {
                 sent.push((t.destination, split(t), t.segment_size));
                 Ok(())
             })
@@ -395,7 +463,7 @@ mod tests {
         let mut delivered = Vec::new();
         let mut stats = FlushStats::default();
         // A path that refuses any GSO send (Android on cellular answers EIO).
-        q.flush(MAX_SEGMENTS, &mut stats, |t| {
+        q.flush(MAX_SEGMENTS, Instant::now(), &mut stats, |t| {
             if t.segment_size.is_some() {
                 return Err(io::Error::from_raw_os_error(libc::EIO));
             }
@@ -418,7 +486,7 @@ mod tests {
         }
         let mut sends = Vec::new();
         let mut stats = FlushStats::default();
-        q.flush(MAX_SEGMENTS, &mut stats, |t| {
+        q.flush(MAX_SEGMENTS, Instant::now(), &mut stats, |t| {
             if t.datagrams() > 8 {
                 return Err(io::Error::from_raw_os_error(libc::EINVAL));
             }
@@ -440,7 +508,7 @@ mod tests {
         let mut calls = 0;
         let mut delivered = Vec::new();
         let err = q
-            .flush(MAX_SEGMENTS, &mut stats, |t| {
+            .flush(MAX_SEGMENTS, Instant::now(), &mut stats, |t| {
                 calls += 1;
                 if calls == 2 {
                     return Err(io::ErrorKind::WouldBlock.into());
@@ -451,7 +519,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
         assert_eq!(q.queued_datagrams(), 2);
-        q.flush(MAX_SEGMENTS, &mut stats, |t| {
+        q.flush(MAX_SEGMENTS, Instant::now(), &mut stats, |t| {
             delivered.push(t.contents[0]);
             Ok(())
         })
@@ -467,7 +535,7 @@ mod tests {
         push(&mut q, addr(2), 100, 2);
         let mut stats = FlushStats::default();
         let mut delivered = Vec::new();
-        q.flush(MAX_SEGMENTS, &mut stats, |t| {
+        q.flush(MAX_SEGMENTS, Instant::now(), &mut stats, |t| {
             if t.destination == addr(1) {
                 return Err(io::Error::from_raw_os_error(libc::ENETUNREACH));
             }
@@ -494,5 +562,90 @@ mod tests {
         assert!(q.push(addr(1), &[1; 60]));
         assert!(!q.push(addr(1), &[2; 60]));
         assert_eq!(q.queued_datagrams(), 1);
+    }
+
+    /// Sizes of the sends one flush of `count` equal datagrams makes at `now`,
+    /// with sends above `refuse_above` datagrams refused with EINVAL.
+    fn sends_at(q: &mut GsoQueue, now: Instant, count: u8, refuse_above: usize) -> Vec<usize> {
+        for i in 0..count {
+            push(q, addr(1), 100, i);
+        }
+        let mut sends = Vec::new();
+        let mut stats = FlushStats::default();
+        q.flush(MAX_SEGMENTS, now, &mut stats, |t| {
+            if t.datagrams() > refuse_above {
+                return Err(io::Error::from_raw_os_error(libc::EINVAL));
+            }
+            sends.push(t.datagrams());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(stats.datagrams_sent, u64::from(count), "nothing lost");
+        sends
+    }
+
+    #[test]
+    fn a_transient_refusal_is_forgotten_after_the_probe_interval() {
+        let t0 = Instant::now();
+        let mut q = GsoQueue::with_capacity(64 * 1024);
+        // For a moment the path refuses every multi-datagram send (EINVAL).
+        assert_eq!(sends_at(&mut q, t0, 32, 1), vec![1; 32]);
+        assert!(!q.probe_due(t0));
+        // Until the probe, the limit stays down even though the path recovered.
+        assert_eq!(
+            sends_at(&mut q, t0 + GSO_PROBE_AFTER / 2, 32, 64),
+            vec![1; 32]
+        );
+        assert!(q.probe_due(t0 + GSO_PROBE_AFTER));
+        assert_eq!(sends_at(&mut q, t0 + GSO_PROBE_AFTER, 32, 64), vec![32]);
+        assert!(
+            !q.probe_due(t0 + GSO_PROBE_MAX_INTERVAL * 2),
+            "recovered: no more probes"
+        );
+    }
+
+    #[test]
+    fn refused_probes_back_off_up_to_a_bound() {
+        let t0 = Instant::now();
+        let mut q = GsoQueue::with_capacity(64 * 1024);
+        // A path that never takes more than 4 datagrams per send.
+        assert_eq!(sends_at(&mut q, t0, 32, 4), vec![4; 8]);
+        let mut at = t0;
+        let mut interval = GSO_PROBE_AFTER;
+        for _ in 0..10 {
+            at += interval;
+            assert!(q.probe_due(at) && !q.probe_due(at - Duration::from_millis(1)));
+            assert_eq!(
+                sends_at(&mut q, at, 32, 4),
+                vec![4; 8],
+                "the probe costs nothing"
+            );
+            interval = (interval * 2).min(GSO_PROBE_MAX_INTERVAL);
+        }
+        assert_eq!(interval, GSO_PROBE_MAX_INTERVAL);
+    }
+
+    #[test]
+    fn a_refused_single_datagram_also_schedules_a_probe() {
+        // quinn-udp drops the socket's limit to 1 on EINVAL even without GSO.
+        let t0 = Instant::now();
+        let mut q = GsoQueue::with_capacity(1024);
+        push(&mut q, addr(1), 100, 0);
+        let mut stats = FlushStats::default();
+        q.flush(MAX_SEGMENTS, t0, &mut stats, |_| {
+            Err(io::Error::from_raw_os_error(libc::EINVAL))
+        })
+        .unwrap();
+        assert_eq!(stats.datagrams_dropped, 1);
+        assert!(q.probe_due(t0 + GSO_PROBE_AFTER));
+    }
+
+    #[test]
+    fn a_new_socket_starts_with_full_gso() {
+        let t0 = Instant::now();
+        let mut q = GsoQueue::with_capacity(64 * 1024);
+        assert_eq!(sends_at(&mut q, t0, 32, 1), vec![1; 32]);
+        q.reset();
+        assert_eq!(sends_at(&mut q, t0, 32, 64), vec![32]);
     }
 }

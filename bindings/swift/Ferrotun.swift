@@ -1234,9 +1234,15 @@ public func FfiConverterTypeTunnel_lower(_ value: Tunnel) -> UInt64 {
  */
 public struct DropStats: Equatable, Hashable {
     /**
-     * IP packets from the TUN that were not IPv4/IPv6 or were truncated.
+     * IP packets from the TUN that were not IPv4/IPv6 or were truncated,
+     * and empty datagrams.
      */
     public var malformedIp: UInt64
+    /**
+     * IP packets from the TUN larger than the config's MTU (the interface's
+     * MTU is set larger), dropped whole.
+     */
+    public var oversizedTunPacket: UInt64
     /**
      * IP packets for a destination no peer's allowed IPs cover.
      */
@@ -1270,8 +1276,13 @@ public struct DropStats: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
-         * IP packets from the TUN that were not IPv4/IPv6 or were truncated.
+         * IP packets from the TUN that were not IPv4/IPv6 or were truncated,
+         * and empty datagrams.
          */malformedIp: UInt64, 
+        /**
+         * IP packets from the TUN larger than the config's MTU (the interface's
+         * MTU is set larger), dropped whole.
+         */oversizedTunPacket: UInt64, 
         /**
          * IP packets for a destination no peer's allowed IPs cover.
          */noRoute: UInt64, 
@@ -1294,6 +1305,7 @@ public struct DropStats: Equatable, Hashable {
          * Datagrams that could not be sent.
          */udpSend: UInt64) {
         self.malformedIp = malformedIp
+        self.oversizedTunPacket = oversizedTunPacket
         self.noRoute = noRoute
         self.sourceNotAllowed = sourceNotAllowed
         self.invalidDatagram = invalidDatagram
@@ -1320,6 +1332,7 @@ public struct FfiConverterTypeDropStats: FfiConverterRustBuffer {
         return
             try DropStats(
                 malformedIp: FfiConverterUInt64.read(from: &buf), 
+                oversizedTunPacket: FfiConverterUInt64.read(from: &buf), 
                 noRoute: FfiConverterUInt64.read(from: &buf), 
                 sourceNotAllowed: FfiConverterUInt64.read(from: &buf), 
                 invalidDatagram: FfiConverterUInt64.read(from: &buf), 
@@ -1332,6 +1345,7 @@ public struct FfiConverterTypeDropStats: FfiConverterRustBuffer {
 
     public static func write(_ value: DropStats, into buf: inout [UInt8]) {
         FfiConverterUInt64.write(value.malformedIp, into: &buf)
+        FfiConverterUInt64.write(value.oversizedTunPacket, into: &buf)
         FfiConverterUInt64.write(value.noRoute, into: &buf)
         FfiConverterUInt64.write(value.sourceNotAllowed, into: &buf)
         FfiConverterUInt64.write(value.invalidDatagram, into: &buf)

@@ -5,6 +5,7 @@
 //! CIDRs), so the data plane never re-validates or panics on a config.
 
 mod key;
+pub(crate) mod quote;
 mod wg_quick;
 
 use std::net::{IpAddr, SocketAddr};

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::config::quote::shown;
 use crate::config::{self, Endpoint, IpNet, PresharedKey, PrivateKey, PublicKey};
 
 use super::FerrotunError;
@@ -112,7 +113,7 @@ pub(crate) fn parse_prefix(text: &str) -> Result<IpNet, String> {
     }
     text.parse::<IpAddr>()
         .map(IpNet::from)
-        .map_err(|_| format!("{text:?} is not an IP prefix like 10.0.0.2/32"))
+        .map_err(|_| format!("`{}` is not an IP prefix like 10.0.0.2/32", shown(text)))
 }
 
 /// Parses `"a.b.c.d:port"`, `"[v6]:port"` or `"host:port"`.
@@ -121,7 +122,12 @@ pub(crate) fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(Endpoint::Addr(addr));
     }
-    let bad = || format!("{text:?} is not host:port, a.b.c.d:port or [v6]:port");
+    let bad = || {
+        format!(
+            "`{}` is not host:port, a.b.c.d:port or [v6]:port",
+            shown(text)
+        )
+    };
     let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
     let port: u16 = port.parse().map_err(|_| bad())?;
     let valid_host = !host.is_empty()
@@ -164,7 +170,10 @@ impl TryFrom<TunnelConfig> for config::TunnelConfig {
             .enumerate()
             .map(|(i, d)| {
                 d.trim().parse::<IpAddr>().map_err(|_| {
-                    invalid(format!("dns[{i}]"), format!("{d:?} is not an IP address"))
+                    invalid(
+                        format!("dns[{i}]"),
+                        format!("`{}` is not an IP address", shown(d)),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -210,7 +219,7 @@ fn peer_from_ffi(index: usize, peer: PeerConfig) -> Result<config::PeerConfig, F
         .map(|text| {
             text.trim()
                 .parse::<SocketAddr>()
-                .map_err(|_| format!("{text:?} is not a.b.c.d:port or [v6]:port"))
+                .map_err(|_| format!("`{}` is not a.b.c.d:port or [v6]:port", shown(text)))
         })
         .transpose()
         .map_err(|e| invalid(field("resolvedEndpoint"), e))?;

@@ -213,8 +213,12 @@ pub struct PeerStats {
 /// Packets dropped, by reason.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct DropStats {
-    /// IP packets from the TUN that were not IPv4/IPv6 or were truncated.
+    /// IP packets from the TUN that were not IPv4/IPv6 or were truncated,
+    /// and empty datagrams.
     pub malformed_ip: u64,
+    /// IP packets from the TUN larger than the config's MTU (the interface's
+    /// MTU is set larger), dropped whole.
+    pub oversized_tun_packet: u64,
     /// IP packets for a destination no peer's allowed IPs cover.
     pub no_route: u64,
     /// Decrypted packets whose source address is not in the sender's allowed IPs.
@@ -267,6 +271,7 @@ impl From<runtime::TunnelStats> for TunnelStats {
             tun_read_batches: value.tun_read_batches,
             drops: DropStats {
                 malformed_ip: d.malformed_ip,
+                oversized_tun_packet: d.oversized_tun_packet,
                 no_route: d.no_route,
                 source_not_allowed: d.source_not_allowed,
                 invalid_datagram: d.invalid_datagram,

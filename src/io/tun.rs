@@ -9,6 +9,8 @@
 use std::io::{self, Read as _, Write as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 
@@ -35,8 +37,42 @@ pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// What one read produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// A packet of this many bytes, at the start of the buffer.
+    Packet(usize),
+    /// An empty datagram (or a utun header with nothing after it).
+    Empty,
+    /// A packet longer than the buffer's `max_packet`; its bytes are not used.
+    Oversized,
+    /// End of file: the fd will never yield another packet.
+    Eof,
+}
+
+/// Whether a 0-byte read on `fd` is an empty datagram rather than end of
+/// file: true for datagram sockets (socketpairs standing in for a TUN, Apple
+/// utun). A TUN character device never reads 0 bytes, and a stream at its
+/// end reads 0 bytes forever.
+fn zero_read_is_empty_datagram(fd: BorrowedFd<'_>) -> bool {
+    socket2::SockRef::from(&fd)
+        .r#type()
+        .is_ok_and(|t| t == socket2::Type::DGRAM)
+}
+
 /// Reads one packet into `buf`, stripping the utun header when framed.
-fn read_packet(fd: BorrowedFd<'_>, framing: TunFraming, buf: &mut [u8]) -> io::Result<usize> {
+/// `buf` holds one byte more than `max_packet`, so a longer packet shows.
+fn read_packet(
+    fd: BorrowedFd<'_>,
+    framing: TunFraming,
+    buf: &mut [u8],
+    max_packet: usize,
+    zero_is_empty: bool,
+) -> io::Result<Read> {
+    let header_len = match framing {
+        TunFraming::Raw => 0,
+        TunFraming::AppleUtun => UTUN_HEADER_LEN,
+    };
     let n = match framing {
         TunFraming::Raw => {
             // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
@@ -55,19 +91,22 @@ fn read_packet(fd: BorrowedFd<'_>, framing: TunFraming, buf: &mut [u8]) -> io::R
                 },
             ];
             // SAFETY: both iovecs point to live buffers of the stated lengths.
-            let n = unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), 2) };
-            if n >= 0 {
-                (n as usize).saturating_sub(UTUN_HEADER_LEN) as isize
-            } else {
-                n
-            }
+            unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), 2) }
         }
     };
     if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
+        return Err(io::Error::last_os_error());
     }
+    let n = n as usize;
+    Ok(if n == 0 && !zero_is_empty {
+        Read::Eof
+    } else if n <= header_len {
+        Read::Empty
+    } else if n - header_len > max_packet {
+        Read::Oversized
+    } else {
+        Read::Packet(n - header_len)
+    })
 }
 
 /// Writes one packet, adding the utun header when framed.
@@ -137,6 +176,15 @@ fn wait_readable(fd: BorrowedFd<'_>, wake: BorrowedFd<'_>) -> io::Result<bool> {
     }
 }
 
+/// Packets the reader dropped, by reason (read by the event loop for stats).
+#[derive(Debug, Default)]
+pub struct ReaderDrops {
+    /// Empty datagrams, and utun reads too short for the header.
+    pub empty: AtomicU64,
+    /// Packets longer than the config's MTU.
+    pub oversized: AtomicU64,
+}
+
 /// How the reader thread ended.
 #[derive(Debug)]
 pub enum ReaderExit {
@@ -157,12 +205,19 @@ pub struct TunReader {
     wake: UnixStream,
     swaps: std_mpsc::Sender<Swap>,
     thread: Option<JoinHandle<ReaderExit>>,
+    drops: Arc<ReaderDrops>,
 }
 
 impl TunReader {
     /// Spawns the reader. It takes empty batches from `pool`, fills each by
     /// reading until the fd has nothing more (EAGAIN) or the batch is full,
     /// and sends full or drained batches on `batches`.
+    ///
+    /// Every read error except `EINTR` (retried) and `EAGAIN` (waited out)
+    /// ends the thread with [`ReaderExit::Failed`], as does end of file; the
+    /// event loop then stops the tunnel with that reason. Nothing is retried
+    /// in a loop: a fd that broke stays broken (a deleted interface, a
+    /// detached TUN).
     ///
     /// # Errors
     /// When the thread or its wake-up pair cannot be created.
@@ -178,6 +233,8 @@ impl TunReader {
         wake.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
         let (swaps, swap_rx) = std_mpsc::channel();
+        let drops = Arc::new(ReaderDrops::default());
+        let reader_drops = drops.clone();
         let thread = std::thread::Builder::new()
             .name("ferrotun-tun-rx".into())
             .spawn(move || {
@@ -185,13 +242,19 @@ impl TunReader {
                     stream: wake_rx,
                     swaps: swap_rx,
                 };
-                read_loop(fd, framing, max_packet, pool, batches, wake)
+                read_loop(fd, framing, max_packet, pool, batches, wake, &reader_drops)
             })?;
         Ok(Self {
             wake,
             swaps,
             thread: Some(thread),
+            drops,
         })
+    }
+
+    /// Packets dropped so far.
+    pub fn drops(&self) -> &ReaderDrops {
+        &self.drops
     }
 
     /// Hands the reader a new fd (already non-blocking). It first drains the
@@ -258,37 +321,52 @@ enum Fill {
     Failed(io::Error),
 }
 
-/// Reads packets into `batch` until it is full or the fd would block.
-fn fill(
-    fd: BorrowedFd<'_>,
+/// One TUN fd as the reader sees it.
+struct Source<'a> {
+    fd: BorrowedFd<'a>,
     framing: TunFraming,
     max_packet: usize,
-    batch: &mut PacketBatch,
-    logged_errors: &mut u32,
-) -> Fill {
+    /// See [`zero_read_is_empty_datagram`].
+    zero_is_empty: bool,
+}
+
+/// Reads packets into `batch` until it is full or the fd would block. Only
+/// `EINTR` is retried; any other error, and end of file, fails the fill.
+fn fill(source: &Source<'_>, batch: &mut PacketBatch, drops: &ReaderDrops) -> Fill {
+    // One byte beyond the largest packet, so that a longer one is seen, not cut.
+    let read_len = source.max_packet + 1;
     loop {
-        if !batch.has_room_for(max_packet) {
+        if !batch.has_room_for(read_len) {
             return Fill::Done { drained: false };
         }
-        match read_packet(fd, framing, &mut batch.tail()[..max_packet]) {
-            Ok(0) => {
-                if framing == TunFraming::Raw {
-                    return Fill::Failed(io::ErrorKind::UnexpectedEof.into());
+        let buf = &mut batch.tail()[..read_len];
+        match read_packet(
+            source.fd,
+            source.framing,
+            buf,
+            source.max_packet,
+            source.zero_is_empty,
+        ) {
+            Ok(Read::Packet(n)) => batch.commit(n),
+            Ok(Read::Empty) => {
+                drops.empty.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Read::Oversized) => {
+                if drops.oversized.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!(
+                        max_packet = source.max_packet,
+                        "dropping TUN packets larger than the MTU; \
+                         is the interface's MTU larger than the config's?"
+                    );
                 }
             }
-            Ok(n) => batch.commit(n),
+            Ok(Read::Eof) => {
+                return Fill::Failed(io::Error::new(io::ErrorKind::UnexpectedEof, "end of file"));
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Fill::Done { drained: true },
+            // A signal arrived mid-read: not a loop, each one is an event.
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EBADF) | Some(libc::EIO)) => {
-                return Fill::Failed(e);
-            }
-            Err(e) => {
-                // Transient per-packet errors (e.g. a truncated read); rate-limit the log.
-                if *logged_errors < 10 {
-                    *logged_errors += 1;
-                    tracing::warn!(error = %e, "TUN read failed");
-                }
-            }
+            Err(e) => return Fill::Failed(e),
         }
     }
 }
@@ -300,8 +378,9 @@ fn read_loop(
     pool: std_mpsc::Receiver<PacketBatch>,
     batches: mpsc::Sender<PacketBatch>,
     mut wake: Wake,
+    drops: &ReaderDrops,
 ) -> ReaderExit {
-    let mut logged_errors = 0u32;
+    let mut zero_is_empty = zero_read_is_empty_datagram(fd.as_fd());
     // A batch taken from the pool but still empty, kept across waits.
     let mut spare: Option<PacketBatch> = None;
     // A requested swap, and how many batches were drained from the old fd since.
@@ -318,13 +397,13 @@ fn read_loop(
                 Err(_) => return ReaderExit::Stopped,
             },
         };
-        let drained = match fill(
-            fd.as_fd(),
+        let source = Source {
+            fd: fd.as_fd(),
             framing,
             max_packet,
-            &mut batch,
-            &mut logged_errors,
-        ) {
+            zero_is_empty,
+        };
+        let drained = match fill(&source, &mut batch, drops) {
             Fill::Done { drained } => drained,
             // The OS may tear the old interface down once the new one is up:
             // with a swap pending, an ended old fd is simply done.
@@ -345,6 +424,7 @@ fn read_loop(
                 // The old fd closes here; packets it still holds were left to
                 // the old interface, which the OS tears down with it.
                 fd = swap.fd;
+                zero_is_empty = zero_read_is_empty_datagram(fd.as_fd());
                 (swap.done)();
                 tracing::debug!("TUN reader moved to the new fd");
                 continue;

@@ -86,6 +86,17 @@ impl UdpIo {
         self.state.max_gso_segments()
     }
 
+    /// Forgets that a send was refused: quinn-udp lowers
+    /// [`Self::max_gso_segments`] to 1 for good on one EIO/EINVAL, which may
+    /// have been transient (a blackhole route). A fresh socket state asks the
+    /// kernel again. Called when the GSO queue probes.
+    pub fn restore_gso(&mut self) {
+        match UdpSocketState::new((&self.socket).into()) {
+            Ok(state) => self.state = state,
+            Err(e) => tracing::debug!(error = %e, "cannot refresh the UDP socket state"),
+        }
+    }
+
     /// Most datagrams the kernel may coalesce into one receive buffer.
     pub fn gro_segments(&self) -> usize {
         self.state.gro_segments()

@@ -27,6 +27,19 @@
 //! `update_timers`, and boringtun decides *what* to do. The caller's `now`
 //! (monotonic) only schedules those wakeups. Tests run against real time in
 //! short bounded spans.
+//!
+//! boringtun's handshake rate limiter likewise counts on its own clock and
+//! resets only when asked; [`Node::poll_timeout`] asks once handshake
+//! messages have stopped for [`LIMITER_RESET_AFTER`], so a flood cannot leave
+//! it "under load".
+//!
+//! # Security
+//!
+//! A peer's endpoint moves only on an authenticated packet: a handshake
+//! message boringtun verified (it answers an initiation with a response, a
+//! response with a keepalive) or a data packet that decrypted. A cookie reply,
+//! which boringtun writes under load before authenticating anything, goes
+//! back to the sender and changes nothing.
 
 mod health;
 mod packet;
@@ -37,7 +50,7 @@ pub mod timers;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use boringtun::noise::handshake::parse_handshake_anon;
 use boringtun::noise::rate_limiter::RateLimiter;
@@ -59,6 +72,13 @@ pub const HANDSHAKE_INIT_LEN: usize = 148;
 /// with cookie replies instead (each message passes the limiter twice: once in
 /// the node to find the peer, once in `Tunn`, hence the doubling).
 const HANDSHAKES_PER_SECOND_UNDER_LOAD: u64 = 2 * 100;
+
+/// How long after the last handshake message the node wakes to reset the rate
+/// limiter: boringtun resets its count at most once a second (by its own
+/// clock) and only when asked, so without this wakeup a limiter that a flood
+/// put "under load" would stay there. The slack covers the two clocks
+/// disagreeing by a few milliseconds.
+pub const LIMITER_RESET_AFTER: Duration = Duration::from_millis(1_050);
 
 /// Where the node writes UDP datagrams. Implemented by [`crate::gso::GsoQueue`].
 pub trait DatagramSink {
@@ -126,8 +146,12 @@ pub enum Event {
 /// Packets dropped, by reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DropStats {
-    /// IP packets from the TUN that were not IPv4/IPv6 or were truncated.
+    /// IP packets from the TUN that were not IPv4/IPv6 or were truncated,
+    /// and empty datagrams on a socketpair TUN.
     pub malformed_ip: u64,
+    /// IP packets from the TUN larger than the config's MTU (the TUN's own
+    /// MTU is set larger), dropped whole rather than cut.
+    pub oversized_tun_packet: u64,
     /// IP packets for a destination no peer's allowed IPs cover.
     pub no_route: u64,
     /// Decrypted packets whose source address is not in the sender's allowed IPs.
@@ -148,6 +172,7 @@ impl DropStats {
     /// All drops together.
     pub fn total(&self) -> u64 {
         self.malformed_ip
+            + self.oversized_tun_packet
             + self.no_route
             + self.source_not_allowed
             + self.invalid_datagram
@@ -201,6 +226,8 @@ pub struct Node {
     order: Vec<u32>,
     routes: RoutingTable<u32>,
     next_index: u32,
+    /// When the rate limiter must be told to reset (see [`LIMITER_RESET_AFTER`]).
+    limiter_reset_at: Option<Instant>,
     events: VecDeque<Event>,
     drops: DropStats,
 }
@@ -244,6 +271,7 @@ impl Node {
             order: Vec::new(),
             routes: RoutingTable::default(),
             next_index: (options.seed as u32) & INDEX_MASK,
+            limiter_reset_at: None,
             events: VecDeque::new(),
             drops: DropStats::default(),
         };
@@ -396,7 +424,7 @@ impl Node {
         net: &mut impl DatagramSink,
         tun: &mut impl PacketSink,
     ) {
-        let Some(id) = self.identify(from, datagram, net) else {
+        let Some(id) = self.identify(from, datagram, now, net) else {
             return;
         };
         let max_datagram = self.max_datagram();
@@ -427,22 +455,32 @@ impl Node {
                 self.deliver(id, from, now, tun, offset, len, allowed);
             }
             TunnResult::WriteToNetwork(reply) => {
-                let reply_kind = reply[0];
-                peer.on_authenticated(kind, from, now, &mut self.events);
+                // Only a handshake that verified yields its next message: a
+                // response to an initiation, a keepalive to a response. Anything
+                // else (a cookie reply, written under load before any
+                // authentication) proves nothing about the sender.
                 let completed = matches!(
-                    (kind, reply_kind),
+                    (kind, reply[0]),
                     (MSG_HANDSHAKE_INIT, MSG_HANDSHAKE_RESPONSE)
                         | (MSG_HANDSHAKE_RESPONSE, MSG_DATA)
                 );
+                if !completed {
+                    // The cookie is bound to the sender's address: it goes there.
+                    let len = reply.len();
+                    if let Some(tail) = net.tail().get_mut(..len) {
+                        tail.copy_from_slice(reply);
+                        net.commit(from, len);
+                    }
+                    return;
+                }
+                peer.on_authenticated(kind, from, now, &mut self.events);
                 if net.tail().len() >= reply.len() {
                     let len = reply.len();
                     net.tail()[..len].copy_from_slice(reply);
                     peer.send(net, len, now);
                 }
-                if completed {
-                    let event = peer.on_handshake_completed(now);
-                    self.events.push_back(event);
-                }
+                let event = peer.on_handshake_completed(now);
+                self.events.push_back(event);
                 // boringtun may now release packets it queued during the handshake.
                 peer.queue_pending = true;
                 peer.drain_queue(net, max_datagram, now);
@@ -460,38 +498,55 @@ impl Node {
         }
     }
 
-    /// Finds the peer a datagram is for. Handshake initiations are checked
+    /// Checks a handshake message's MAC1 and the rate limiter (answering with
+    /// a cookie reply under load). `false`: the datagram was dealt with.
+    fn admit_handshake(
+        &mut self,
+        from: SocketAddr,
+        datagram: &[u8],
+        now: Instant,
+        net: &mut impl DatagramSink,
+    ) -> bool {
+        // Self-limiting: boringtun resets at most once a second. The wakeup
+        // makes sure the last flood's count does not outlive the flood.
+        self.rate_limiter.reset_count();
+        self.limiter_reset_at = Some(now + LIMITER_RESET_AFTER);
+        let mut cookie = [0u8; 64];
+        match self
+            .rate_limiter
+            .verify_packet(Some(from.ip()), datagram, &mut cookie)
+        {
+            Ok(_) => true,
+            Err(TunnResult::WriteToNetwork(reply)) => {
+                let len = reply.len();
+                if let Some(tail) = net.tail().get_mut(..len) {
+                    tail.copy_from_slice(reply);
+                    net.commit(from, len);
+                }
+                false
+            }
+            Err(_) => {
+                self.drops.invalid_datagram += 1;
+                false
+            }
+        }
+    }
+
+    /// Finds the peer a datagram is for. Handshake messages are checked
     /// against the rate limiter (answering with a cookie under load) before the
     /// costly key agreement that reveals the sender.
     fn identify(
         &mut self,
         from: SocketAddr,
         datagram: &[u8],
+        now: Instant,
         net: &mut impl DatagramSink,
     ) -> Option<u32> {
         let index = match Tunn::parse_incoming_packet(datagram) {
             Err(_) => None,
             Ok(Packet::HandshakeInit(init)) => {
-                // Self-limiting: resets at most once a second.
-                self.rate_limiter.reset_count();
-                let mut cookie = [0u8; 64];
-                match self
-                    .rate_limiter
-                    .verify_packet(Some(from.ip()), datagram, &mut cookie)
-                {
-                    Ok(_) => {}
-                    Err(TunnResult::WriteToNetwork(reply)) => {
-                        let len = reply.len();
-                        if let Some(tail) = net.tail().get_mut(..len) {
-                            tail.copy_from_slice(reply);
-                            net.commit(from, len);
-                        }
-                        return None;
-                    }
-                    Err(_) => {
-                        self.drops.invalid_datagram += 1;
-                        return None;
-                    }
+                if !self.admit_handshake(from, datagram, now, net) {
+                    return None;
                 }
                 match parse_handshake_anon(&self.secret, &self.public, &init) {
                     Ok(half) => {
@@ -506,7 +561,12 @@ impl Node {
                     Err(_) => None,
                 }
             }
-            Ok(Packet::HandshakeResponse(p)) => Some(p.receiver_idx >> 8),
+            Ok(Packet::HandshakeResponse(p)) => {
+                if !self.admit_handshake(from, datagram, now, net) {
+                    return None;
+                }
+                Some(p.receiver_idx >> 8)
+            }
             Ok(Packet::PacketCookieReply(p)) => Some(p.receiver_idx >> 8),
             Ok(Packet::PacketData(p)) => Some(p.receiver_idx >> 8),
         };
@@ -564,12 +624,18 @@ impl Node {
                 let health = p.health.deadline().map(|at| (at, "peer unreachable"));
                 p.timers.next_deadline().into_iter().chain(health)
             })
+            .chain(self.limiter_reset_at.map(|at| (at, "rate limiter reset")))
             .min_by_key(|(at, _)| *at)
     }
 
-    /// Runs the timers of every peer that is due, and reports peers whose
-    /// handshakes have gone unanswered for [`PEER_UNREACHABLE_AFTER`].
+    /// Runs the timers of every peer that is due, reports peers whose
+    /// handshakes have gone unanswered for [`PEER_UNREACHABLE_AFTER`], and
+    /// resets the rate limiter once handshake messages stopped arriving.
     pub fn handle_timeout(&mut self, now: Instant, net: &mut impl DatagramSink) {
+        if self.limiter_reset_at.is_some_and(|at| at <= now) {
+            self.limiter_reset_at = None;
+            self.rate_limiter.reset_count();
+        }
         for peer in self.peers.values_mut() {
             if peer.timers.next_deadline().is_some_and(|(at, _)| at <= now) {
                 peer.tick(net, now);

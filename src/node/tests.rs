@@ -439,6 +439,182 @@ fn garbage_never_panics_and_is_counted() {
     );
 }
 
+const ATTACKER: &str = "203.0.113.66:666";
+/// More handshake messages than the limiter lets through in one second.
+const FLOOD: usize = 3 * HANDSHAKES_PER_SECOND_UNDER_LOAD as usize;
+
+fn endpoint_of(node: &Node, now: Instant) -> Option<SocketAddr> {
+    node.peer_stats(now, SystemTime::now())[0].endpoint
+}
+
+/// A completed handshake, and the initiation and response it used (what an
+/// attacker on the path sees).
+fn handshake_seen_on_the_wire(p: &mut Pair, now: Instant) -> (Vec<u8>, Vec<u8>) {
+    let mut a_net = Net::default();
+    p.a.handle_tun_packet(&ip_packet([10, 0, 0, 1], [10, 0, 0, 2], 1), now, &mut a_net);
+    let init = a_net.sent[0].1.clone();
+    let mut b_net = Net::default();
+    p.b.handle_datagram(addr(A_ADDR), &init, now, &mut b_net, &mut Tun::default());
+    let response = b_net.sent[0].1.clone();
+    assert_eq!((init[0], response[0]), (1, 2));
+    p.pump(Net::default(), b_net, now);
+    events(&mut p.a);
+    events(&mut p.b);
+    (init, response)
+}
+
+#[test]
+fn an_initiation_flood_claiming_a_peers_key_does_not_move_its_endpoint() {
+    let now = Instant::now();
+    let mut p = Pair::new(now);
+    let (init, _) = handshake_seen_on_the_wire(&mut p, now);
+    // B rekeys too: handshake messages of both kinds pass its limiter, so the
+    // flood meets it at every count.
+    let mut b_net = Net::default();
+    p.b.reconnect(now, &mut b_net);
+    p.pump(Net::default(), b_net, now);
+    events(&mut p.b);
+
+    let mut replies = Net::default();
+    for _ in 0..FLOOD {
+        p.b.handle_datagram(
+            addr(ATTACKER),
+            &init,
+            now,
+            &mut replies,
+            &mut Tun::default(),
+        );
+    }
+    assert_eq!(endpoint_of(&p.b, now), Some(addr(A_ADDR)));
+    assert_eq!(events(&mut p.b), vec![], "no EndpointChanged");
+    assert!(
+        replies.sent.iter().any(|(_, d)| d[0] == 3),
+        "the flood was answered with cookie replies"
+    );
+    for (to, d) in &replies.sent {
+        assert_eq!(
+            (*to, d[0]),
+            (addr(ATTACKER), 3),
+            "only cookie replies, to the sender"
+        );
+    }
+    // Traffic still reaches A.
+    let mut net = Net::default();
+    let reply = ip_packet([10, 0, 0, 2], [10, 0, 0, 1], 7);
+    p.b.handle_tun_packet(&reply, now, &mut net);
+    assert_eq!(net.sent.len(), 1);
+    assert_eq!(net.sent[0].0, addr(A_ADDR));
+}
+
+#[test]
+fn forged_responses_under_load_do_not_move_the_endpoint() {
+    let now = Instant::now();
+    let mut p = Pair::new(now);
+    let (_, response) = handshake_seen_on_the_wire(&mut p, now);
+
+    let mut replies = Net::default();
+    for _ in 0..FLOOD {
+        p.a.handle_datagram(
+            addr(ATTACKER),
+            &response,
+            now,
+            &mut replies,
+            &mut Tun::default(),
+        );
+    }
+    assert_eq!(endpoint_of(&p.a, now), Some(addr(B_ADDR)));
+    assert_eq!(events(&mut p.a), vec![], "no EndpointChanged");
+    for (to, d) in &replies.sent {
+        assert_eq!(
+            (*to, d[0]),
+            (addr(ATTACKER), 3),
+            "only cookie replies, to the sender"
+        );
+    }
+    let to_b = p.send_a_to_b(9, now);
+    assert_eq!(to_b.len(), 1, "traffic still flows to B");
+}
+
+#[test]
+fn a_response_with_a_bad_mac_is_dropped_before_boringtun() {
+    let now = Instant::now();
+    let mut p = Pair::new(now);
+    let (_, mut response) = handshake_seen_on_the_wire(&mut p, now);
+    let before = p.a.drops().invalid_datagram;
+    let mac1 = response.len() - 32;
+    response[mac1] ^= 1;
+    let mut replies = Net::default();
+    p.a.handle_datagram(
+        addr(ATTACKER),
+        &response,
+        now,
+        &mut replies,
+        &mut Tun::default(),
+    );
+    assert!(replies.sent.is_empty());
+    assert_eq!(p.a.drops().invalid_datagram, before + 1);
+    assert_eq!(endpoint_of(&p.a, now), Some(addr(B_ADDR)));
+}
+
+#[test]
+fn the_rate_limiter_recovers_on_its_own_after_a_flood() {
+    let t0 = Instant::now();
+    let mut p = Pair::new(t0);
+    let (_, response) = handshake_seen_on_the_wire(&mut p, t0);
+    for _ in 0..FLOOD {
+        p.a.handle_datagram(
+            addr(ATTACKER),
+            &response,
+            t0,
+            &mut Net::default(),
+            &mut Tun::default(),
+        );
+    }
+
+    // The flood ended at t0: the node wakes once to let the limiter reset.
+    let (at, why) = p.a.poll_timeout().expect("a limiter reset is due");
+    assert_eq!((at, why), (t0 + LIMITER_RESET_AFTER, "rate limiter reset"));
+    // boringtun's limiter reads its own clock; let that much real time pass too.
+    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+    p.a.handle_timeout(at, &mut Net::default());
+    assert!(
+        p.a.poll_timeout()
+            .is_none_or(|(_, why)| why != "rate limiter reset"),
+        "a spurious wakeup is not rescheduled"
+    );
+
+    // A handshake A starts completes at once: B's response is not answered
+    // with a cookie reply (which would cost a 5 s retry).
+    let mut net = Net::default();
+    p.a.reconnect(at, &mut net);
+    let (mut a_net, mut b_net) = (Net::default(), Net::default());
+    p.b.handle_datagram(
+        addr(A_ADDR),
+        &net.sent[0].1,
+        at,
+        &mut b_net,
+        &mut Tun::default(),
+    );
+    p.a.handle_datagram(
+        addr(B_ADDR),
+        &b_net.sent[0].1,
+        at,
+        &mut a_net,
+        &mut Tun::default(),
+    );
+    assert_ne!(
+        a_net.sent.first().map(|(_, d)| d[0]),
+        Some(3),
+        "no cookie reply"
+    );
+    assert_eq!(
+        events(&mut p.a),
+        vec![Event::HandshakeCompleted {
+            public_key: p.b_key.public_key()
+        }]
+    );
+}
+
 #[test]
 fn unanswered_handshakes_make_a_peer_unreachable_until_it_answers() {
     let t0 = Instant::now();

@@ -188,7 +188,9 @@ pub fn configure(name: &str, config: &TunnelConfig) -> Result<(), TunError> {
         if config.addresses.iter().any(|a| a.trunc() == net) {
             continue; // the address already gave us this connected route
         }
-        ip(&["route", "replace", &net.to_string(), "dev", name])?;
+        // `add`, not `replace`: a route another interface holds (say a
+        // running tunnel's) is an error here, never taken over.
+        ip(&["route", "add", &net.to_string(), "dev", name])?;
     }
     Ok(())
 }

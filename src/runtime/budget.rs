@@ -41,9 +41,10 @@ pub const fn gso_queue_bytes(max_packet: usize) -> usize {
     }
 }
 
-/// Bytes of one TUN read batch.
+/// Bytes of one TUN read batch: each read offers one byte more than
+/// `max_packet`, so that a longer packet is seen (and dropped) rather than cut.
 pub const fn tun_batch_bytes(max_packet: usize) -> usize {
-    MAX_BATCH * max_packet
+    MAX_BATCH * max_packet + 1
 }
 
 /// Bytes gathered for one TUN write: everything one receive call can decrypt.

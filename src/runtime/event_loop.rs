@@ -8,6 +8,7 @@
 
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd as _, OwnedFd};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -127,7 +128,9 @@ impl EventLoop {
             }
         };
         // Stop the reader before reporting, so `Stopped` means nothing runs any more.
+        // Dropping both channels first: a reader blocked on either sees it close.
         drop(self.tun_batches);
+        drop(self.pool);
         let exit = self.tun_reader.stop();
         tracing::debug!(?exit, "TUN reader ended");
         let stopped = TunnelEvent::Stopped { error };
@@ -240,7 +243,7 @@ impl EventLoop {
     }
 
     async fn flush_udp(&mut self) {
-        flush_udp(&self.udp, &mut self.gso, &mut self.counters.flush).await;
+        flush_udp(&mut self.udp, &mut self.gso, &mut self.counters.flush).await;
     }
 
     async fn flush_tun(&mut self) {
@@ -296,7 +299,7 @@ impl EventLoop {
                         flush_tun(&self.tun_writer, &mut self.tun_out, &mut self.counters).await;
                     }
                     if self.gso.room() < need_net {
-                        flush_udp(&self.udp, &mut self.gso, &mut self.counters.flush).await;
+                        flush_udp(&mut self.udp, &mut self.gso, &mut self.counters.flush).await;
                     }
                     self.node.handle_datagram(
                         meta.addr,
@@ -445,7 +448,7 @@ impl EventLoop {
     /// A new socket on the same port, protected again, then fresh handshakes.
     fn rebind(&mut self) -> Result<(), RuntimeError> {
         let port = self.udp.local_port();
-        self.gso.clear();
+        self.gso.reset();
         let protect = &self.protect;
         // Swap in a throwaway socket (it never sends) so the old one closes and
         // its port is free for the new one.
@@ -469,6 +472,9 @@ impl EventLoop {
 
     fn stats(&self) -> TunnelStats {
         let mut drops = self.node.drops().clone();
+        let reader = self.tun_reader.drops();
+        drops.malformed_ip += reader.empty.load(Ordering::Relaxed);
+        drops.oversized_tun_packet += reader.oversized.load(Ordering::Relaxed);
         drops.tun_write += self.counters.tun_write_drops;
         drops.udp_send += self.counters.flush.datagrams_dropped;
         TunnelStats {
@@ -488,9 +494,14 @@ impl EventLoop {
 }
 
 /// Sends the whole GSO queue, waiting for socket room as needed.
-async fn flush_udp(udp: &UdpIo, gso: &mut GsoQueue, stats: &mut FlushStats) {
+async fn flush_udp(udp: &mut UdpIo, gso: &mut GsoQueue, stats: &mut FlushStats) {
     while !gso.is_empty() {
-        match gso.flush(udp.max_gso_segments(), stats, |t| udp.try_send(t)) {
+        let now = Instant::now();
+        if gso.probe_due(now) {
+            // quinn-udp lowered the socket's limit on the same refusal; probe both.
+            udp.restore_gso();
+        }
+        match gso.flush(udp.max_gso_segments(), now, stats, |t| udp.try_send(t)) {
             Ok(()) => return,
             Err(_would_block) => {
                 if udp.writable().await.is_err() {

@@ -9,7 +9,7 @@ use std::os::fd::AsFd as _;
 use ferrotun::config::TunnelConfig;
 use ferrotun::io::resolve;
 use ferrotun::platform::linux_tun;
-use ferrotun::runtime::{Tunnel, TunnelEvent, TunnelOptions, TunnelStats};
+use ferrotun::runtime::{RuntimeError, Tunnel, TunnelEvent, TunnelOptions, TunnelStats};
 
 #[derive(Args)]
 pub struct UpArgs {
@@ -52,11 +52,16 @@ pub fn run(args: UpArgs) -> Result<(), String> {
     )
     .map_err(|e| format!("{path}: {e}"))?;
 
+    let listen_port = config.listen_port;
     // The device to open more queues of, for --swap-tun-on-sigusr1.
     let mut swap_device = None;
+    // A device made here is created bare; addresses and routes come only after
+    // the tunnel holds its UDP port, so an `up` that cannot bind (the port
+    // belongs to a running tunnel) never touches the system's routes.
+    let mut created = None;
     let tun = match args.tun_fd {
         Some(fd) => {
-            let tun = linux_tun::adopt_fd(fd).map_err(|e| format!("--tun-fd {fd}: {e}"))?;
+            let tun = adopt_tun_fd(fd)?;
             if args.swap_tun_on_sigusr1 {
                 let (name, multi_queue) = linux_tun::device_of(tun.as_fd())
                     .map_err(|e| format!("--tun-fd {fd}: not a TUN device: {e}"))?;
@@ -82,16 +87,33 @@ pub fn run(args: UpArgs) -> Result<(), String> {
                 linux_tun::create(&name)
             }
             .map_err(|e| e.to_string())?;
-            linux_tun::configure(&name, &config).map_err(|e| e.to_string())?;
-            eprintln!("ferrotun: interface {name} is up");
             if args.swap_tun_on_sigusr1 {
-                swap_device = Some(name);
+                swap_device = Some(name.clone());
             }
+            created = Some(name);
             fd
         }
     };
 
-    let tunnel = Tunnel::start(config, tun, TunnelOptions::default()).map_err(|e| e.to_string())?;
+    let tunnel =
+        Tunnel::start(config.clone(), tun, TunnelOptions::default()).map_err(|e| {
+            match (&e, listen_port) {
+                (RuntimeError::Io { source, .. }, Some(port))
+                    if source.kind() == std::io::ErrorKind::AddrInUse =>
+                {
+                    format!("UDP port {port} is already in use (another tunnel?): {e}")
+                }
+                _ => e.to_string(),
+            }
+        })?;
+    if let Some(name) = &created {
+        if let Err(e) = linux_tun::configure(name, &config) {
+            // Stopping closes the device, which takes the routes it got with it.
+            tunnel.stop();
+            return Err(e.to_string());
+        }
+        eprintln!("ferrotun: interface {name} is up");
+    }
     eprintln!("ferrotun: listening on UDP port {}", tunnel.listen_port());
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -109,6 +131,17 @@ pub fn run(args: UpArgs) -> Result<(), String> {
         Some(error) => Err(format!("tunnel stopped: {error}")),
         None => Ok(()),
     }
+}
+
+/// Takes over `--tun-fd`. Refuses stdin, stdout and stderr: the tunnel would
+/// close them, and with stderr gone every later error would vanish unseen.
+fn adopt_tun_fd(fd: i32) -> Result<std::os::fd::OwnedFd, String> {
+    if (0..=2).contains(&fd) {
+        return Err(format!(
+            "--tun-fd {fd}: fds 0, 1 and 2 are stdin, stdout and stderr, not a TUN device"
+        ));
+    }
+    linux_tun::adopt_fd(fd).map_err(|e| format!("--tun-fd {fd}: {e}"))
 }
 
 /// Runs until a signal (returns `None`) or the tunnel stops by itself (returns its error).

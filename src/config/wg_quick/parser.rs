@@ -98,7 +98,7 @@ fn unknown_key(key: &str, value: &str, section: &'static str) -> ConfigErrorKind
         ConfigErrorKind::BadKeyName
     } else {
         ConfigErrorKind::UnknownKey {
-            key: key.to_owned(),
+            key: shown(key),
             section,
         }
     }
@@ -293,10 +293,7 @@ impl Parser {
                 ..PeerDraft::default()
             })
         } else {
-            return Err(ConfigErrorKind::UnknownSection {
-                name: name.to_owned(),
-            }
-            .at(line));
+            return Err(ConfigErrorKind::UnknownSection { name: shown(name) }.at(line));
         };
         Ok(())
     }
@@ -304,9 +301,7 @@ impl Parser {
     fn entry(&mut self, key: &str, value: &str, line: usize) -> Result<(), ConfigErrorKind> {
         match &mut self.open {
             Open::Nothing if value.is_empty() => Err(ConfigErrorKind::BadKeyName),
-            Open::Nothing => Err(ConfigErrorKind::KeyOutsideSection {
-                key: key.to_owned(),
-            }),
+            Open::Nothing => Err(ConfigErrorKind::KeyOutsideSection { key: shown(key) }),
             Open::Interface(draft) => draft.entry(key, value, line),
             Open::Peer(draft) => draft.entry(key, value, line),
         }

@@ -10,31 +10,7 @@ use ipnet::IpNet;
 use super::ConfigErrorKind;
 use crate::config::Endpoint;
 
-/// Longest user value quoted in an error, in characters; longer ones are cut.
-const MAX_SHOWN_CHARS: usize = 64;
-
-/// Shortest run of base64 characters treated as a possible key. A 32-byte key
-/// is 43 characters plus one `=`; 40 also catches a key with its padding or
-/// last few characters lost. Host names only reach this with a single label
-/// of 40+ characters, which then merely goes unquoted.
-const MIN_KEY_LIKE_RUN: usize = 40;
-
-/// User text as it may appear in an error: redacted if any part of it could
-/// be a key (a key pasted into the wrong field), shortened if long.
-pub(super) fn shown(value: &str) -> String {
-    let is_base64_char =
-        |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_');
-    if value
-        .split(|c| !is_base64_char(c))
-        .any(|run| run.len() >= MIN_KEY_LIKE_RUN)
-    {
-        return "<redacted: may contain a key>".to_owned();
-    }
-    match value.char_indices().nth(MAX_SHOWN_CHARS) {
-        Some((cut, _)) => format!("{}…", &value[..cut]),
-        None => value.to_owned(),
-    }
-}
+pub(super) use crate::config::quote::shown;
 
 /// The non-empty, trimmed entries of a comma-separated list. Empty entries
 /// (`a,,b`, a trailing comma, an empty value) are skipped, as wg-quick does.
@@ -346,24 +322,5 @@ mod tests {
     fn list_trims_and_skips_empty_entries() {
         assert_eq!(list(" a , b,,c , ").collect::<Vec<_>>(), ["a", "b", "c"]);
         assert_eq!(list("").count(), 0);
-    }
-
-    #[test]
-    fn shown_redacts_anything_that_may_contain_a_key() {
-        let secret = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
-        for text in [
-            secret.to_owned(),
-            format!("{secret}:51820"),
-            format!("[{}]", &secret[..41]),
-            format!("{}{secret}", "1.".repeat(40)),
-        ] {
-            assert!(!shown(&text).contains(&secret[..20]), "{text}");
-        }
-    }
-
-    #[test]
-    fn shown_quotes_ordinary_values_and_cuts_long_ones() {
-        assert_eq!(shown("10.0.0.0/33"), "10.0.0.0/33");
-        assert_eq!(shown(&"a.".repeat(50)).chars().count(), MAX_SHOWN_CHARS + 1);
     }
 }

@@ -2317,9 +2317,16 @@ public object FfiConverterTypeTunnel: FfiConverter<Tunnel, Long> {
  */
 data class DropStats (
     /**
-     * IP packets from the TUN that were not IPv4/IPv6 or were truncated.
+     * IP packets from the TUN that were not IPv4/IPv6 or were truncated,
+     * and empty datagrams.
      */
     var `malformedIp`: kotlin.ULong
+    , 
+    /**
+     * IP packets from the TUN larger than the config's MTU (the interface's
+     * MTU is set larger), dropped whole.
+     */
+    var `oversizedTunPacket`: kotlin.ULong
     , 
     /**
      * IP packets for a destination no peer's allowed IPs cover.
@@ -2379,11 +2386,13 @@ public object FfiConverterTypeDropStats: FfiConverterRustBuffer<DropStats> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
     override fun allocationSize(value: DropStats) = (
             FfiConverterULong.allocationSize(value.`malformedIp`) +
+            FfiConverterULong.allocationSize(value.`oversizedTunPacket`) +
             FfiConverterULong.allocationSize(value.`noRoute`) +
             FfiConverterULong.allocationSize(value.`sourceNotAllowed`) +
             FfiConverterULong.allocationSize(value.`invalidDatagram`) +
@@ -2395,6 +2404,7 @@ public object FfiConverterTypeDropStats: FfiConverterRustBuffer<DropStats> {
 
     override fun write(value: DropStats, buf: ByteBuffer) {
             FfiConverterULong.write(value.`malformedIp`, buf)
+            FfiConverterULong.write(value.`oversizedTunPacket`, buf)
             FfiConverterULong.write(value.`noRoute`, buf)
             FfiConverterULong.write(value.`sourceNotAllowed`, buf)
             FfiConverterULong.write(value.`invalidDatagram`, buf)
