@@ -33,8 +33,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod attacker;
+mod ferrotun_cli;
 
-const FERROTUN: &str = env!("CARGO_BIN_EXE_ferrotun");
 const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
 
 /// Outer (veth) addresses of side 0 and side 1.
@@ -178,27 +178,6 @@ fn ok(cmd: &mut Command) -> String {
 
 fn ip(args: &[&str]) -> String {
     ok(Command::new("ip").args(args))
-}
-
-/// The command line that runs this crate's `ferrotun`: the binary itself, or
-/// behind `FERROTUN_E2E_RUNNER` (whitespace-separated) when that is set.
-/// `.ci/cross.sh` sets it to `qemu-aarch64 -L /usr/aarch64-linux-gnu` to run
-/// the ARM64 binary, which the kernel cannot exec by itself, and the runner
-/// must sit behind `ip netns exec` and `tunfd.py`, where cargo's own
-/// `CARGO_TARGET_*_RUNNER` does not reach.
-fn ferrotun_argv() -> Vec<String> {
-    let runner = std::env::var("FERROTUN_E2E_RUNNER").unwrap_or_default();
-    let mut argv: Vec<String> = runner.split_whitespace().map(String::from).collect();
-    argv.push(FERROTUN.to_string());
-    argv
-}
-
-/// `ferrotun` (see [`ferrotun_argv`]) as a [`Command`], for runs outside a namespace.
-fn ferrotun_command() -> Command {
-    let argv = ferrotun_argv();
-    let mut c = Command::new(&argv[0]);
-    c.args(&argv[1..]);
-    c
 }
 
 fn in_ns(ns: &str, args: &[&str]) -> Command {
@@ -551,7 +530,7 @@ impl Net {
                 let cfg = self.write(&format!("ft{side}.conf"), &conf.wg_quick());
                 let cfg = cfg.to_str().expect("utf8 path").to_string();
                 let name = format!("ferrotun[{side}]");
-                let ferrotun = ferrotun_argv();
+                let ferrotun = ferrotun_cli::argv();
                 let ferrotun = ferrotun.iter().map(String::as_str);
                 let up = ["up", &cfg];
                 let args: Vec<&str> = match s.mode {
@@ -1300,14 +1279,14 @@ fn ferrotun_keys_agree_with_wg() {
         have_tool("wg"),
         "needs `wg` (wireguard-tools): .ci/install-e2e.sh"
     );
-    let out = run_bounded(ferrotun_command().arg("genkey"), CMD_TIMEOUT);
+    let out = run_bounded(ferrotun_cli::command().arg("genkey"), CMD_TIMEOUT);
     assert!(out.status.success(), "ferrotun genkey: {}", out.status);
     let private = String::from_utf8(out.stdout)
         .expect("utf8")
         .trim()
         .to_string();
     assert_eq!(private.len(), 44, "genkey output {private:?}");
-    let mut child = ferrotun_command()
+    let mut child = ferrotun_cli::command()
         .arg("pubkey")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1632,13 +1611,13 @@ fn a_second_up_on_a_taken_port_leaves_the_running_tunnel_alone() {
         keys().public
     );
     let cfg = net.write("second.conf", &text);
-    let out = run_bounded(
-        &mut in_ns(
-            &ns0,
-            &[FERROTUN, "up", cfg.to_str().expect("utf8"), "--tun", "ft9"],
-        ),
-        CMD_TIMEOUT,
-    );
+    let ferrotun = ferrotun_cli::argv();
+    let args: Vec<&str> = ferrotun
+        .iter()
+        .map(String::as_str)
+        .chain(["up", cfg.to_str().expect("utf8"), "--tun", "ft9"])
+        .collect();
+    let out = run_bounded(&mut in_ns(&ns0, &args), CMD_TIMEOUT);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the second up succeeded: {stderr}");
     assert_eq!(routes(), before, "the failed up changed the routes");
