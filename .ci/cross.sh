@@ -144,6 +144,7 @@ linux_target() {
 
     # The same netns tests as tests/run-all.sh, with the emulated `ferrotun`
     # (FERROTUN_BIN_RUNNER puts qemu behind `ip netns exec` and tunfd.py).
+    # `--ignored`: the rest of netns_e2e already ran above.
     local what="netns e2e vs wireguard-go (${runner%% *})"
     if ! is_root; then
         total_skipped=$((total_skipped + ignored))
@@ -157,7 +158,7 @@ linux_target() {
         local net_start=$SECONDS
         echo "== $triple: netns end-to-end tests under ${runner%% *} (waiting for /tmp/ferrotun-netns.lock)"
         flock /tmp/ferrotun-netns.lock \
-            cargo test "${cargo_args[@]/--all-targets/--test=netns_e2e}" -- --include-ignored 2>&1 | tee "$log"
+            cargo test "${cargo_args[@]/--all-targets/--test=netns_e2e}" -- --ignored 2>&1 | tee "$log"
         rc=${PIPESTATUS[0]}
         read -r p f g < <(count_results "$log")
         ((rc == 0)) || { failures=$((failures + 1)); ((f > 0)) || f=1; }
