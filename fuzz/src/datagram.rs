@@ -289,9 +289,8 @@ impl World {
             self.fresh[to.other().slot()].remove(&key);
         }
         if !authentic {
-            // Issue 9, defect 1 (endpoint hijack): until the fix on branch
-            // `hostile` is merged, a cookie reply under load or a forged
-            // handshake response moves the endpoint here.
+            // Issue 9, defect 1 (endpoint hijack): a cookie reply under load
+            // or a forged handshake response once moved the endpoint here.
             assert_eq!(
                 after, before,
                 "{to:?}'s peer endpoint moved to {from} on an unauthenticated datagram"

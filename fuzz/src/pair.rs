@@ -82,6 +82,7 @@ fn peer(key: PublicKey, allowed: &[&str], endpoint: Option<SocketAddr>) -> PeerC
         endpoint: endpoint.map(Endpoint::Addr),
         allowed_ips: allowed.iter().map(|a| a.parse().expect("prefix")).collect(),
         persistent_keepalive: None,
+        resolved_endpoint: None,
     }
 }
 
