@@ -1,10 +1,10 @@
 //! CLI errors stay visible: `ferrotun up` reports them on a stderr that is
 //! still open. No root needed: these fail before any device is touched.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod ferrotun_cli;
 
-const FERROTUN: &str = env!("CARGO_BIN_EXE_ferrotun");
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 #[test]
 fn tun_fd_2_is_refused_with_a_message_on_stderr() {
@@ -14,7 +14,7 @@ fn tun_fd_2_is_refused_with_a_message_on_stderr() {
     let key = ferrotun::config::PrivateKey::generate().to_base64();
     std::fs::write(&conf, format!("[Interface]\nPrivateKey = {key}\n")).unwrap();
     for fd in ["0", "1", "2"] {
-        let mut child = Command::new(FERROTUN)
+        let mut child = ferrotun_cli::command()
             .args(["up", conf.to_str().unwrap(), "--tun-fd", fd])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -33,8 +33,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod attacker;
+mod ferrotun_cli;
 
-const FERROTUN: &str = env!("CARGO_BIN_EXE_ferrotun");
 const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
 
 /// Outer (veth) addresses of side 0 and side 1.
@@ -530,52 +530,45 @@ impl Net {
                 let cfg = self.write(&format!("ft{side}.conf"), &conf.wg_quick());
                 let cfg = cfg.to_str().expect("utf8 path").to_string();
                 let name = format!("ferrotun[{side}]");
-                let h = match s.mode {
-                    TunMode::Own => self.spawn(
-                        &name,
-                        side,
-                        &[FERROTUN, "up", &cfg, "--tun", &tun, "--stats", "1"],
-                        &[],
-                    ),
-                    TunMode::Fd => self.spawn(
-                        &name,
-                        side,
-                        &[
-                            "python3", &tunfd, "--name", &tun, "--addr", &addr4, "--addr", &addr6,
-                            "--mtu", &mtu, "--up", "--", FERROTUN, "up", &cfg, "--tun-fd", "{fd}",
-                            "--stats", "1",
-                        ],
-                        &[],
-                    ),
-                    TunMode::FdSwappable => self.spawn(
-                        &name,
-                        side,
-                        &[
-                            "python3",
-                            &tunfd,
-                            "--multi-queue",
-                            "--name",
-                            &tun,
-                            "--addr",
-                            &addr4,
-                            "--addr",
-                            &addr6,
-                            "--mtu",
-                            &mtu,
-                            "--up",
-                            "--",
-                            FERROTUN,
-                            "up",
-                            &cfg,
-                            "--tun-fd",
-                            "{fd}",
-                            "--stats",
-                            "1",
-                            "--swap-tun-on-sigusr1",
-                        ],
-                        &[],
-                    ),
+                let ferrotun = ferrotun_cli::argv();
+                let ferrotun = ferrotun.iter().map(String::as_str);
+                let up = ["up", &cfg];
+                let args: Vec<&str> = match s.mode {
+                    TunMode::Own => ferrotun
+                        .chain(up)
+                        .chain(["--tun", &tun, "--stats", "1"])
+                        .collect(),
+                    TunMode::Fd => [
+                        "python3", &tunfd, "--name", &tun, "--addr", &addr4, "--addr", &addr6,
+                        "--mtu", &mtu, "--up", "--",
+                    ]
+                    .into_iter()
+                    .chain(ferrotun)
+                    .chain(up)
+                    .chain(["--tun-fd", "{fd}", "--stats", "1"])
+                    .collect(),
+                    TunMode::FdSwappable => [
+                        "python3",
+                        &tunfd,
+                        "--multi-queue",
+                        "--name",
+                        &tun,
+                        "--addr",
+                        &addr4,
+                        "--addr",
+                        &addr6,
+                        "--mtu",
+                        &mtu,
+                        "--up",
+                        "--",
+                    ]
+                    .into_iter()
+                    .chain(ferrotun)
+                    .chain(up)
+                    .chain(["--tun-fd", "{fd}", "--stats", "1", "--swap-tun-on-sigusr1"])
+                    .collect(),
                 };
+                let h = self.spawn(&name, side, &args, &[]);
                 self.tun[side] = tun;
                 h
             }
@@ -1286,14 +1279,14 @@ fn ferrotun_keys_agree_with_wg() {
         have_tool("wg"),
         "needs `wg` (wireguard-tools): .ci/install-e2e.sh"
     );
-    let out = run_bounded(Command::new(FERROTUN).arg("genkey"), CMD_TIMEOUT);
+    let out = run_bounded(ferrotun_cli::command().arg("genkey"), CMD_TIMEOUT);
     assert!(out.status.success(), "ferrotun genkey: {}", out.status);
     let private = String::from_utf8(out.stdout)
         .expect("utf8")
         .trim()
         .to_string();
     assert_eq!(private.len(), 44, "genkey output {private:?}");
-    let mut child = Command::new(FERROTUN)
+    let mut child = ferrotun_cli::command()
         .arg("pubkey")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1618,13 +1611,13 @@ fn a_second_up_on_a_taken_port_leaves_the_running_tunnel_alone() {
         keys().public
     );
     let cfg = net.write("second.conf", &text);
-    let out = run_bounded(
-        &mut in_ns(
-            &ns0,
-            &[FERROTUN, "up", cfg.to_str().expect("utf8"), "--tun", "ft9"],
-        ),
-        CMD_TIMEOUT,
-    );
+    let ferrotun = ferrotun_cli::argv();
+    let args: Vec<&str> = ferrotun
+        .iter()
+        .map(String::as_str)
+        .chain(["up", cfg.to_str().expect("utf8"), "--tun", "ft9"])
+        .collect();
+    let out = run_bounded(&mut in_ns(&ns0, &args), CMD_TIMEOUT);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the second up succeeded: {stderr}");
     assert_eq!(routes(), before, "the failed up changed the routes");
