@@ -166,3 +166,37 @@ fn update_config_adds_routes_without_a_new_handshake() {
     assert_eq!(handshakes, 1);
     assert!(before.peers[0].last_handshake.is_some());
 }
+
+/// An app that stops reading its end of the TUN (a stuck UI thread, a test
+/// that panicked) leaves the tunnel waiting to write decrypted packets;
+/// `stop()` must still end it instead of waiting for room that never comes.
+#[test]
+fn stop_returns_while_the_tun_write_waits_for_room() {
+    let pair = Pair::start();
+    pair.handshake();
+    // B sends far more than A's socketpair "TUN" holds; A's app never reads.
+    for seq in 0..400 {
+        pair.b
+            .app
+            .send(&packet_for(seq, 1000, false, false))
+            .expect("B's app writes into its TUN");
+    }
+    // A's loop may already be stuck (it answers no stats then), so watch B.
+    wait_for_stats(&pair.b.tunnel, "B sends everything to A", |s| {
+        s.udp_datagrams_sent >= 400
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let Pair { a, b } = pair;
+    let stopper = std::thread::spawn(move || {
+        a.tunnel.stop();
+        let _ = done_tx.send(());
+        a
+    });
+    // A liveness bound, not a timing: a stop that waits for room never returns.
+    done_rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("stop() returned while the TUN write was waiting for room");
+    let a = stopper.join().expect("stopper thread");
+    drop((a, b));
+}

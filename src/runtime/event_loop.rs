@@ -77,6 +77,8 @@ pub(super) struct EventLoop {
     /// Packets read from the TUN, waiting for encryption, flow-fair with CoDel.
     outbound: FairQueue,
     pub commands: mpsc::UnboundedReceiver<Command>,
+    /// Set by [`super::Tunnel::stop`]; ends the loop at any await point.
+    stop_signal: Arc<tokio::sync::Notify>,
     pub events: mpsc::Sender<TunnelEvent>,
     pub final_event: Arc<Mutex<Option<TunnelEvent>>>,
     pub protect: Box<dyn Fn(std::os::fd::RawFd) -> bool + Send>,
@@ -99,6 +101,7 @@ impl EventLoop {
         tun_batches: mpsc::Receiver<PacketBatch>,
         pool: std_mpsc::SyncSender<PacketBatch>,
         commands: mpsc::UnboundedReceiver<Command>,
+        stop_signal: Arc<tokio::sync::Notify>,
         events: mpsc::Sender<TunnelEvent>,
         final_event: Arc<Mutex<Option<TunnelEvent>>>,
         protect: Box<dyn Fn(std::os::fd::RawFd) -> bool + Send>,
@@ -122,6 +125,7 @@ impl EventLoop {
             tun_batches,
             pool,
             commands,
+            stop_signal,
             events,
             final_event,
             protect,
@@ -157,7 +161,18 @@ impl EventLoop {
         }
     }
 
+    /// Runs the loop until a stop, which also cancels a wait for socket or
+    /// TUN room: a stuck peer or app never keeps `stop()` from returning.
     async fn run_inner(&mut self) -> Result<(), RuntimeError> {
+        let stop = self.stop_signal.clone();
+        tokio::select! {
+            biased;
+            () = stop.notified() => Ok(()),
+            result = self.run_until_error() => result,
+        }
+    }
+
+    async fn run_until_error(&mut self) -> Result<(), RuntimeError> {
         self.emit(TunnelEvent::Started {
             listen_port: self.udp.local_port(),
         });

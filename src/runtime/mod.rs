@@ -152,6 +152,9 @@ pub enum RuntimeError {
 /// back into the app.
 pub struct Tunnel {
     commands: tokio::sync::mpsc::UnboundedSender<Command>,
+    /// Ends the event loop wherever it waits (a TUN write waiting for room
+    /// the app never makes), where [`Command::Stop`] waits its turn.
+    stop_signal: Arc<tokio::sync::Notify>,
     events: tokio::sync::Mutex<EventStream>,
     loop_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     listen_port: u16,
@@ -242,6 +245,7 @@ impl Tunnel {
             .map_err(io_error("starting the TUN reader"))?;
 
         let (command_tx, command_rx) = tokio::sync::mpsc::unbounded_channel();
+        let stop_signal = Arc::new(tokio::sync::Notify::new());
         let resolver = options
             .resolver
             .clone()
@@ -260,6 +264,7 @@ impl Tunnel {
             batch_rx,
             pool_tx,
             command_rx,
+            stop_signal.clone(),
             event_tx,
             final_event.clone(),
             protect,
@@ -283,6 +288,7 @@ impl Tunnel {
 
         Ok(Tunnel {
             commands: command_tx,
+            stop_signal,
             events: tokio::sync::Mutex::new(EventStream {
                 receiver: event_rx,
                 final_event,
@@ -294,6 +300,8 @@ impl Tunnel {
 
     /// Stops the tunnel and waits for its threads to end. Idempotent.
     pub fn stop(&self) {
+        // A stored permit: the loop sees it even when it is not waiting yet.
+        self.stop_signal.notify_one();
         let _ = self.commands.send(Command::Stop);
         let thread = self.loop_thread.lock().ok().and_then(|mut t| t.take());
         if let Some(thread) = thread
