@@ -164,6 +164,10 @@ impl EventLoop {
     /// Runs the loop until a stop, which also cancels a wait for socket or
     /// TUN room: a stuck peer or app never keeps `stop()` from returning.
     async fn run_inner(&mut self) -> Result<(), RuntimeError> {
+        // Started comes first even when stop() was called right after start.
+        self.emit(TunnelEvent::Started {
+            listen_port: self.udp.local_port(),
+        });
         let stop = self.stop_signal.clone();
         tokio::select! {
             biased;
@@ -173,9 +177,6 @@ impl EventLoop {
     }
 
     async fn run_until_error(&mut self) -> Result<(), RuntimeError> {
-        self.emit(TunnelEvent::Started {
-            listen_port: self.udp.local_port(),
-        });
         self.resolve_unresolved();
         loop {
             self.deliver_pending().await;
