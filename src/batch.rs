@@ -109,6 +109,16 @@ impl PacketBatch {
     }
 }
 
+/// The node decrypts straight into the batch's tail.
+impl crate::node::PacketSink for PacketBatch {
+    fn tail(&mut self) -> &mut [u8] {
+        PacketBatch::tail(self)
+    }
+    fn commit(&mut self, len: usize) {
+        PacketBatch::commit(self, len)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +136,17 @@ mod tests {
         b.clear();
         assert!(b.is_empty());
         assert_eq!(b.room(), 100);
+    }
+
+    #[test]
+    fn commit_from_moves_the_packet_to_the_tail_start_and_refuses_ranges_outside() {
+        use crate::node::PacketSink as _;
+        let mut b = PacketBatch::new(4, 16);
+        b.tail()[4..8].copy_from_slice(&[1, 2, 3, 4]);
+        assert!(b.commit_from(4..8));
+        assert!(!b.commit_from(10..20));
+        assert_eq!(b.iter().collect::<Vec<_>>(), vec![&[1, 2, 3, 4][..]]);
+        assert_eq!(b.room(), 12);
     }
 
     #[test]

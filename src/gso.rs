@@ -319,6 +319,16 @@ impl GsoQueue {
     }
 }
 
+/// The node encrypts straight into the arena's tail.
+impl crate::node::DatagramSink for GsoQueue {
+    fn tail(&mut self) -> &mut [u8] {
+        GsoQueue::tail(self)
+    }
+    fn commit(&mut self, destination: SocketAddr, len: usize) {
+        GsoQueue::commit(self, destination, len)
+    }
+}
+
 fn is_gso_refusal(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EIO) | Some(libc::EINVAL))
 }

@@ -2,7 +2,7 @@
 //! and event records.
 
 use std::future::Future;
-use std::os::fd::{FromRawFd as _, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -320,23 +320,17 @@ impl std::fmt::Debug for Tunnel {
 
 /// Takes ownership of `fd` after checking that it is an open descriptor.
 fn own_fd(fd: i32) -> Result<OwnedFd, FerrotunError> {
-    if fd < 0 {
-        return Err(FerrotunError::InvalidFd {
-            fd,
-            reason: "negative".into(),
-        });
-    }
-    // SAFETY: F_GETFD only reads the descriptor flags; any integer is a valid argument.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(FerrotunError::InvalidFd {
-            fd,
-            reason: std::io::Error::last_os_error().to_string(),
-        });
-    }
-    // SAFETY: `fd` is open (checked above) and the caller handed its ownership
-    // to us by contract (`Tunnel.start` documents that it takes the fd), so
-    // nothing else will close it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // SAFETY: the caller handed its ownership of `fd` to us by contract
+    // (`Tunnel.start` and `swapTun` document that they take the fd), so
+    // nothing else will use or close it.
+    unsafe { crate::io::tun::adopt_fd(fd) }.map_err(|e| FerrotunError::InvalidFd {
+        fd,
+        reason: if fd < 0 {
+            "negative".into()
+        } else {
+            e.to_string()
+        },
+    })
 }
 
 impl Tunnel {

@@ -4,10 +4,10 @@
 //! Works on any fd that reads and writes whole IP packets: a Linux/Android
 //! TUN (`IFF_TUN|IFF_NO_PI`), an Apple utun (4-byte address-family header,
 //! [`TunFraming::AppleUtun`]), or a `socketpair(AF_UNIX, SOCK_DGRAM)` in tests.
-#![allow(unsafe_code)] // raw read/write/poll on the TUN fd; each block says why it is sound
+#![allow(unsafe_code)] // adopting a raw fd and registering the writer's fd; each block says why it is sound
 
-use std::io::{self, Read as _, Write as _};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::io::{self, IoSlice, IoSliceMut, Read as _, Write as _};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd as _, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,23 +18,54 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
 use crate::batch::PacketBatch;
-use crate::runtime::TunFraming;
+
+/// How IP packets are framed on the TUN fd.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TunFraming {
+    /// One raw IP packet per read/write (Linux/Android `IFF_TUN|IFF_NO_PI`, socketpairs).
+    #[default]
+    Raw,
+    /// Apple utun: each packet is preceded by a 4-byte address-family header.
+    AppleUtun,
+}
 
 /// Length of the Apple utun packet-information header.
 const UTUN_HEADER_LEN: usize = 4;
 
 /// Puts `fd` in non-blocking mode.
+///
+/// # Errors
+/// The `fcntl` error.
 pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: fcntl on a valid, borrowed fd with integer arguments only.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let flags = rustix::fs::fcntl_getfl(fd)?;
+    rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK)?;
     Ok(())
+}
+
+/// Takes ownership of the fd number `fd` (a TUN fd inherited by the CLI's
+/// `--tun-fd`, or handed over through the FFI), after checking that
+/// something is open there.
+///
+/// # Errors
+/// `EBADF` when `fd` is negative or nothing is open at `fd`.
+///
+/// # Safety
+/// The caller must own `fd` and give that ownership up: nothing else may
+/// use or close it from now on, since the returned `OwnedFd` closes it when
+/// dropped. An open fd is not enough: this function cannot tell whether
+/// another part of the process (a `File`, a socket) still owns it, and two
+/// owners mean a double close.
+pub unsafe fn adopt_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: the borrow lives only for the F_GETFD query, which reads flags
+    // and fails with EBADF when nothing is open at `fd`.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    rustix::io::fcntl_getfd(borrowed)?;
+    // SAFETY: `fd` is open (checked above) and the caller hands its
+    // ownership over (this function's contract).
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// What one read produced.
@@ -74,30 +105,15 @@ fn read_packet(
         TunFraming::AppleUtun => UTUN_HEADER_LEN,
     };
     let n = match framing {
-        TunFraming::Raw => {
-            // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
-            unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) }
-        }
+        TunFraming::Raw => rustix::io::read(fd, &mut *buf)?,
         TunFraming::AppleUtun => {
             let mut header = [0u8; UTUN_HEADER_LEN];
-            let iov = [
-                libc::iovec {
-                    iov_base: header.as_mut_ptr().cast(),
-                    iov_len: header.len(),
-                },
-                libc::iovec {
-                    iov_base: buf.as_mut_ptr().cast(),
-                    iov_len: buf.len(),
-                },
-            ];
-            // SAFETY: both iovecs point to live buffers of the stated lengths.
-            unsafe { libc::readv(fd.as_raw_fd(), iov.as_ptr(), 2) }
+            rustix::io::readv(
+                fd,
+                &mut [IoSliceMut::new(&mut header), IoSliceMut::new(buf)],
+            )?
         }
     };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let n = n as usize;
     Ok(if n == 0 && !zero_is_empty {
         Read::Eof
     } else if n <= header_len {
@@ -111,36 +127,18 @@ fn read_packet(
 
 /// Writes one packet, adding the utun header when framed.
 fn write_packet(fd: BorrowedFd<'_>, framing: TunFraming, packet: &[u8]) -> io::Result<()> {
-    let n = match framing {
-        TunFraming::Raw => {
-            // SAFETY: `packet` is valid for reads of its length for the whole call.
-            unsafe { libc::write(fd.as_raw_fd(), packet.as_ptr().cast(), packet.len()) }
-        }
+    match framing {
+        TunFraming::Raw => rustix::io::write(fd, packet)?,
         TunFraming::AppleUtun => {
             let family = match packet.first().map(|b| b >> 4) {
                 Some(6) => libc::AF_INET6,
                 _ => libc::AF_INET,
             } as u32;
             let header = family.to_be_bytes();
-            let iov = [
-                libc::iovec {
-                    iov_base: header.as_ptr() as *mut _,
-                    iov_len: header.len(),
-                },
-                libc::iovec {
-                    iov_base: packet.as_ptr() as *mut _,
-                    iov_len: packet.len(),
-                },
-            ];
-            // SAFETY: both iovecs point to live buffers; writev only reads them.
-            unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) }
+            rustix::io::writev(fd, &[IoSlice::new(&header), IoSlice::new(packet)])?
         }
     };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Batches the reader still drains from the old fd after a swap was asked
@@ -151,27 +149,16 @@ pub const SWAP_DRAIN_BATCHES: usize = 4;
 
 /// Waits until `fd` or `wake` is readable. Returns `false` when `wake` fired.
 fn wait_readable(fd: BorrowedFd<'_>, wake: BorrowedFd<'_>) -> io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags, poll};
     let mut fds = [
-        libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: wake.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
+        PollFd::new(&fd, PollFlags::IN),
+        PollFd::new(&wake, PollFlags::IN),
     ];
     loop {
-        // SAFETY: `fds` is a valid array of two pollfd structs for the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if n >= 0 {
-            return Ok(fds[1].revents == 0);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match poll(&mut fds, None) {
+            Ok(_) => return Ok(fds[1].revents().is_empty()),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -500,5 +487,19 @@ impl TunWriter {
             });
             batch.consume(done);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adopting_a_closed_or_negative_fd_fails_cleanly() {
+        // SAFETY: nothing is open at either number (the second is far above
+        // any fd limit), so nothing can be owned twice.
+        let (negative, closed) = unsafe { (adopt_fd(-1), adopt_fd(i32::MAX - 1)) };
+        assert_eq!(negative.unwrap_err().raw_os_error(), Some(libc::EBADF));
+        assert_eq!(closed.unwrap_err().raw_os_error(), Some(libc::EBADF));
     }
 }

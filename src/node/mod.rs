@@ -48,7 +48,8 @@ mod routing;
 pub mod timers;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -62,11 +63,15 @@ pub use packet::{IpHeader, parse as parse_ip_header};
 pub use routing::RoutingTable;
 
 use crate::config::{ConfigError, PeerConfig, PublicKey, TunnelConfig};
-use peer::{DATA_OVERHEAD, MSG_DATA, MSG_HANDSHAKE_INIT, MSG_HANDSHAKE_RESPONSE, Peer};
+use peer::{MSG_DATA, MSG_HANDSHAKE_INIT, MSG_HANDSHAKE_RESPONSE, Peer};
 
 /// Size of a handshake initiation, the largest message boringtun writes that
 /// does not carry a packet; every datagram buffer must hold at least this.
 pub const HANDSHAKE_INIT_LEN: usize = 148;
+
+/// Bytes a WireGuard data message adds to the IP packet it carries: a
+/// 16-byte header (type, receiver index, counter) and a 16-byte auth tag.
+pub const DATA_OVERHEAD: usize = 32;
 
 /// Handshake messages per second across all peers before boringtun answers
 /// with cookie replies instead (each message passes the limiter twice: once in
@@ -94,23 +99,49 @@ pub trait PacketSink {
     fn tail(&mut self) -> &mut [u8];
     /// Adds the `len` bytes written at the start of `tail()` as one packet.
     fn commit(&mut self, len: usize);
+    /// Adds the bytes at `range` of `tail()` as one packet, moving them to
+    /// its start first. Returns `false`, adding nothing, when `range` does not
+    /// lie inside `tail()`.
+    fn commit_from(&mut self, range: Range<usize>) -> bool {
+        let tail = self.tail();
+        if range.end > tail.len() || range.start > range.end {
+            return false;
+        }
+        let len = range.len();
+        if range.start != 0 {
+            tail.copy_within(range, 0);
+        }
+        self.commit(len);
+        true
+    }
 }
 
-impl DatagramSink for crate::gso::GsoQueue {
-    fn tail(&mut self) -> &mut [u8] {
-        crate::gso::GsoQueue::tail(self)
-    }
-    fn commit(&mut self, destination: SocketAddr, len: usize) {
-        crate::gso::GsoQueue::commit(self, destination, len)
-    }
+/// A packet boringtun decrypted into a [`PacketSink`]'s tail: where it
+/// sits there, which peer sent it and the source address it claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Decrypted {
+    peer: u32,
+    range: Range<usize>,
+    source: IpAddr,
 }
 
-impl PacketSink for crate::batch::PacketBatch {
-    fn tail(&mut self) -> &mut [u8] {
-        crate::batch::PacketBatch::tail(self)
-    }
-    fn commit(&mut self, len: usize) {
-        crate::batch::PacketBatch::commit(self, len)
+impl Decrypted {
+    /// Locates `packet` inside the tail that started at address `tail_start`
+    /// and held `tail_len` bytes; `None` if it lies outside (boringtun always
+    /// writes into the buffer it is given, so that is never expected).
+    fn locate(
+        peer: u32,
+        (tail_start, tail_len): (usize, usize),
+        packet: &[u8],
+        source: IpAddr,
+    ) -> Option<Self> {
+        let start = (packet.as_ptr() as usize).checked_sub(tail_start)?;
+        let end = start.checked_add(packet.len())?;
+        (end <= tail_len).then_some(Self {
+            peer,
+            range: start..end,
+            source,
+        })
     }
 }
 
@@ -451,17 +482,13 @@ impl Node {
             self.drops.tun_write += 1;
             return;
         }
-        let buf_start = buf.as_ptr() as usize;
-        match peer.tunn.decapsulate(Some(from.ip()), datagram, buf) {
+        let tail = (buf.as_ptr() as usize, buf.len());
+        let decrypted = match peer.tunn.decapsulate(Some(from.ip()), datagram, buf) {
             TunnResult::WriteToTunnelV4(packet, source) => {
-                let (offset, len) = (packet.as_ptr() as usize - buf_start, packet.len());
-                let allowed = self.routes.lookup(source.into()) == Some(id);
-                self.deliver(id, from, now, tun, offset, len, allowed);
+                Decrypted::locate(id, tail, packet, source.into())
             }
             TunnResult::WriteToTunnelV6(packet, source) => {
-                let (offset, len) = (packet.as_ptr() as usize - buf_start, packet.len());
-                let allowed = self.routes.lookup(source.into()) == Some(id);
-                self.deliver(id, from, now, tun, offset, len, allowed);
+                Decrypted::locate(id, tail, packet, source.into())
             }
             TunnResult::WriteToNetwork(reply) => {
                 // Only a handshake that verified yields its next message: a
@@ -493,17 +520,24 @@ impl Node {
                 // boringtun may now release packets it queued during the handshake.
                 peer.queue_pending = true;
                 peer.drain_queue(net, max_datagram, now);
+                return;
             }
             TunnResult::Done => {
                 // A keepalive (authenticated, nothing to deliver) or a cookie reply.
                 if kind == MSG_DATA {
                     peer.on_authenticated(kind, from, now, &mut self.events);
                 }
+                return;
             }
             TunnResult::Err(e) => {
                 tracing::trace!(error = ?e, "datagram rejected");
                 self.drops.invalid_datagram += 1;
+                return;
             }
+        };
+        match decrypted {
+            Some(packet) => self.deliver(packet, from, now, tun),
+            None => self.drops.invalid_datagram += 1,
         }
     }
 
@@ -585,31 +619,32 @@ impl Node {
         index
     }
 
-    #[allow(clippy::too_many_arguments)] // the pieces of one decrypted packet; a struct would only rename them
+    /// Accounts an authenticated data packet to its peer and hands it to
+    /// `tun` when its source is an address the peer may use.
     fn deliver(
         &mut self,
-        id: u32,
+        packet: Decrypted,
         from: SocketAddr,
         now: Instant,
         tun: &mut impl PacketSink,
-        offset: usize,
-        len: usize,
-        allowed: bool,
     ) {
-        let peer = self.peers.get_mut(&id).expect("caller looked the peer up");
+        let Some(peer) = self.peers.get_mut(&packet.peer) else {
+            self.drops.invalid_datagram += 1;
+            return;
+        };
         peer.on_authenticated(MSG_DATA, from, now, &mut self.events);
         peer.timers.last_data_received = Some(now);
-        if !allowed {
+        if self.routes.lookup(packet.source) != Some(packet.peer) {
             self.drops.source_not_allowed += 1;
+            return;
+        }
+        let len = packet.range.len();
+        if !tun.commit_from(packet.range) {
+            self.drops.tun_write += 1;
             return;
         }
         peer.counters.rx_packets += 1;
         peer.counters.rx_bytes += len as u64;
-        let buf = tun.tail();
-        if offset != 0 {
-            buf.copy_within(offset..offset + len, 0);
-        }
-        tun.commit(len);
     }
 
     /// Whether some peer still has queued packets waiting for room in `net`.

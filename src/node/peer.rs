@@ -12,15 +12,13 @@ use boringtun::x25519;
 
 use super::health::Health;
 use super::timers::TimerShadow;
-use super::{DatagramSink, Event, HANDSHAKE_INIT_LEN};
+use super::{DATA_OVERHEAD, DatagramSink, Event, HANDSHAKE_INIT_LEN};
 use crate::config::PeerConfig;
 
 /// WireGuard message types (first byte of every datagram).
 pub(super) const MSG_HANDSHAKE_INIT: u8 = 1;
 pub(super) const MSG_HANDSHAKE_RESPONSE: u8 = 2;
 pub(super) const MSG_DATA: u8 = 4;
-/// Bytes a data message adds to the IP packet it carries (header + tag).
-pub(super) const DATA_OVERHEAD: usize = 32;
 
 /// Counters kept per peer.
 #[derive(Debug, Default, Clone, Copy)]

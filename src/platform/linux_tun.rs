@@ -1,10 +1,10 @@
 //! Linux TUN devices for the CLI: create one (`IFF_TUN|IFF_NO_PI`) and set it
 //! up the way `wg-quick up` does, with iproute2.
-#![allow(unsafe_code)] // the TUNSETIFF ioctl and adopting an inherited fd; see SAFETY notes
+#![allow(unsafe_code)] // the TUNSETIFF and TUNGETIFF ioctls; see SAFETY notes
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::process::Command;
 
 use crate::config::TunnelConfig;
@@ -195,20 +195,6 @@ pub fn configure(name: &str, config: &TunnelConfig) -> Result<(), TunError> {
     Ok(())
 }
 
-/// Takes ownership of an inherited fd (`--tun-fd`), after checking it is open.
-///
-/// # Errors
-/// `EBADF` when nothing is open at `fd`.
-pub fn adopt_fd(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: F_GETFD only queries flags; it is safe for any integer.
-    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(io::Error::from_raw_os_error(libc::EBADF));
-    }
-    // SAFETY: the fd is open (checked above) and the caller hands it over:
-    // nothing else in this process uses or closes it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,14 +207,5 @@ mod tests {
         assert!(check_name("a-name-that-is-too-long").is_err());
         assert!(check_name("bad/name").is_err());
         assert!(check_name("bad name").is_err());
-    }
-
-    #[test]
-    fn adopting_a_closed_fd_fails_cleanly() {
-        assert_eq!(adopt_fd(-1).unwrap_err().raw_os_error(), Some(libc::EBADF));
-        assert_eq!(
-            adopt_fd(987_654).unwrap_err().raw_os_error(),
-            Some(libc::EBADF)
-        );
     }
 }

@@ -8,6 +8,7 @@
 
 use crate::config::MAX_MTU;
 use crate::gso::MAX_GSO_BYTES;
+use crate::node::DATA_OVERHEAD;
 
 /// Most IP packets read from the TUN into one batch (one event-loop wakeup,
 /// one GSO flush). 64 matches the kernel's GSO segment cap, so a full batch of
@@ -68,9 +69,6 @@ pub const RECV_BUFFERS: usize = 2;
 /// Size of each receive buffer: one GRO super-datagram can be up to 64 KiB.
 pub const RECV_BUFFER_LEN: usize = 65_535;
 
-/// Bytes a WireGuard data message adds to an IP packet.
-pub const DATA_OVERHEAD: usize = 32;
-
 /// Room in the GSO queue: a full TUN batch plus handshake traffic
 /// (queued-packet bursts after a handshake are drained as room allows).
 pub const fn gso_queue_bytes(max_packet: usize) -> usize {
@@ -87,7 +85,10 @@ pub const fn gso_queue_bytes(max_packet: usize) -> usize {
 /// Bytes gathered for one TUN write: everything one receive call can decrypt.
 pub const TUN_WRITE_BYTES: usize = RECV_BUFFERS * RECV_BUFFER_LEN;
 
-/// Packets gathered for one TUN write (smallest datagram is 32 bytes).
+/// Packets gathered for one TUN write: as many as one receive call can
+/// decrypt. The smallest data message that carries a packet is 64 bytes: a
+/// 20-byte IPv4 header padded to 32 plus [`DATA_OVERHEAD`] (a 32-byte one is
+/// a keepalive and carries nothing).
 pub const TUN_WRITE_PACKETS: usize = TUN_WRITE_BYTES / 64;
 
 /// All packet buffers of one tunnel at a given MTU.
@@ -119,6 +120,15 @@ mod tests {
             assert!(gso_queue_bytes(mtu) >= MAX_BATCH * (mtu + DATA_OVERHEAD));
             assert!(tun_batch_bytes(mtu) > mtu);
         }
+    }
+
+    #[test]
+    fn a_tun_write_holds_every_packet_one_receive_call_can_bring() {
+        const SMALLEST_DATA_MESSAGE: usize = 32 + DATA_OVERHEAD;
+        assert_eq!(
+            TUN_WRITE_PACKETS,
+            RECV_BUFFERS * RECV_BUFFER_LEN / SMALLEST_DATA_MESSAGE
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ use tun_path::TunPath;
 use udp_path::UdpPath;
 
 use crate::config::{ConfigError, PublicKey, TunnelConfig};
+pub use crate::io::tun::TunFraming;
 pub use crate::node::{DropStats, PeerStats};
 
 /// Called with the UDP socket's fd after it is created and before its first
@@ -37,16 +38,6 @@ pub trait SocketProtector: Send + Sync + 'static {
     /// Returns `false` when the socket could not be protected; the tunnel then
     /// refuses to use it.
     fn protect(&self, fd: RawFd) -> bool;
-}
-
-/// How IP packets are framed on the TUN fd.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TunFraming {
-    /// One raw IP packet per read/write (Linux/Android `IFF_TUN|IFF_NO_PI`, socketpairs).
-    #[default]
-    Raw,
-    /// Apple utun: each packet is preceded by a 4-byte address-family header.
-    AppleUtun,
 }
 
 /// Options for [`Tunnel::start`] beyond the config and the fd.

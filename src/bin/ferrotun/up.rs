@@ -135,13 +135,17 @@ pub fn run(args: UpArgs) -> Result<(), String> {
 
 /// Takes over `--tun-fd`. Refuses stdin, stdout and stderr: the tunnel would
 /// close them, and with stderr gone every later error would vanish unseen.
+#[allow(unsafe_code)] // adopting the inherited fd; see the SAFETY note
 fn adopt_tun_fd(fd: i32) -> Result<std::os::fd::OwnedFd, String> {
     if (0..=2).contains(&fd) {
         return Err(format!(
             "--tun-fd {fd}: fds 0, 1 and 2 are stdin, stdout and stderr, not a TUN device"
         ));
     }
-    linux_tun::adopt_fd(fd).map_err(|e| format!("--tun-fd {fd}: {e}"))
+    // SAFETY: `--tun-fd` hands the fd to this process's tunnel: the parent
+    // opened it for us, and nothing else here opens, uses or closes fds by
+    // number (0-2, which std owns, are refused above).
+    unsafe { ferrotun::io::tun::adopt_fd(fd) }.map_err(|e| format!("--tun-fd {fd}: {e}"))
 }
 
 /// Runs until a signal (returns `None`) or the tunnel stops by itself (returns its error).
