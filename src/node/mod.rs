@@ -771,11 +771,6 @@ impl Node {
         &self.drops
     }
 
-    /// Drop counters, for the IO layer's own drop reasons.
-    pub fn drops_mut(&mut self) -> &mut DropStats {
-        &mut self.drops
-    }
-
     /// Per-peer counters in config order. `anchor` and `wall_anchor` are one
     /// moment on the caller's clock and on the wall clock; handshake times are
     /// converted through them, so repeated calls report identical times.

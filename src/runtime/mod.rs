@@ -140,9 +140,14 @@ pub enum RuntimeError {
 
 /// A running tunnel. Dropping it stops it.
 ///
-/// All methods are quick: they hand a command to the event loop and wait
-/// at most [`COMMAND_TIMEOUT`] for its answer. The packet path never calls
-/// back into the app.
+/// None of its methods waits for DNS (host names are looked up on
+/// background threads) or for the network. [`Tunnel::update_config`],
+/// [`Tunnel::network_changed`], [`Tunnel::swap_tun`] and [`Tunnel::stats`]
+/// hand a command to the event loop and wait at most [`COMMAND_TIMEOUT`] for
+/// its answer; [`Tunnel::stop`] waits for the loop and TUN reader threads to
+/// end; [`Tunnel::next_event`] waits for the next event. The packet path
+/// never calls back into the app (the protector runs only when a socket is
+/// created).
 pub struct Tunnel {
     commands: tokio::sync::mpsc::UnboundedSender<Command>,
     /// Ends the event loop wherever it waits (a TUN write waiting for room

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::budget::{
     MAX_BATCH, TUN_BATCHES, TUN_WRITE_BYTES, TUN_WRITE_PACKETS, fq_packets, tun_batch_bytes,
 };
-use super::{RuntimeError, TunFraming, TunnelStats};
+use super::{RuntimeError, TunFraming, TunnelStats, io_error};
 use crate::batch::PacketBatch;
 use crate::fq::{CodelParams, FairQueue};
 use crate::io::tun::{ReaderExit, TunReader, TunWriter, set_nonblocking};
@@ -39,10 +39,6 @@ pub(super) struct TunPath {
     /// Decrypted packets gathered for the next write.
     out: PacketBatch,
     counters: TunCounters,
-}
-
-fn io_error(context: &'static str) -> impl FnOnce(std::io::Error) -> RuntimeError {
-    move |source| RuntimeError::Io { context, source }
 }
 
 impl TunPath {

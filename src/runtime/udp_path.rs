@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use quinn_udp::RecvMeta;
 
-use super::RuntimeError;
 use super::budget::{RECV_BUFFER_LEN, RECV_BUFFERS, gso_queue_bytes};
+use super::{RuntimeError, io_error};
 use crate::gso::{FlushStats, GsoQueue};
 use crate::io::udp::UdpIo;
 
@@ -67,8 +67,8 @@ impl Iterator for Datagrams {
 pub(super) struct UdpPath {
     socket: UdpIo,
     gso: GsoQueue,
-    recv_bufs: Vec<Box<[u8]>>,
-    recv_meta: Vec<RecvMeta>,
+    recv_bufs: [Box<[u8]>; RECV_BUFFERS],
+    recv_meta: [RecvMeta; RECV_BUFFERS],
     sent: FlushStats,
     received: RecvStats,
 }
@@ -90,10 +90,8 @@ impl UdpPath {
         Ok(Self {
             socket,
             gso,
-            recv_bufs: (0..RECV_BUFFERS)
-                .map(|_| vec![0u8; RECV_BUFFER_LEN].into_boxed_slice())
-                .collect(),
-            recv_meta: vec![RecvMeta::default(); RECV_BUFFERS],
+            recv_bufs: std::array::from_fn(|_| vec![0u8; RECV_BUFFER_LEN].into_boxed_slice()),
+            recv_meta: [RecvMeta::default(); RECV_BUFFERS],
             sent: FlushStats::default(),
             received: RecvStats::default(),
         })
@@ -141,18 +139,13 @@ impl UdpPath {
         self.socket
             .readable()
             .await
-            .map_err(|source| RuntimeError::Io {
-                context: "waiting for the UDP socket",
-                source,
-            })
+            .map_err(io_error("waiting for the UDP socket"))
     }
 
     /// One receive call into the buffers; returns how many buffers it filled
     /// (0 when nothing waits or the call failed). Walk them with [`Self::datagrams`].
     pub fn recv(&mut self) -> usize {
-        let mut it = self.recv_bufs.iter_mut();
-        let mut slices: [IoSliceMut<'_>; RECV_BUFFERS] =
-            std::array::from_fn(|_| IoSliceMut::new(it.next().map_or(&mut [][..], |b| &mut b[..])));
+        let mut slices = self.recv_bufs.each_mut().map(|buf| IoSliceMut::new(buf));
         match self.socket.try_recv(&mut slices, &mut self.recv_meta) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
@@ -202,10 +195,7 @@ impl UdpPath {
         self.gso.clear();
         // Swap in a throwaway socket (it never sends) so the old one closes and
         // its port is free for the new one.
-        let placeholder = UdpIo::bind(0, &|_| true).map_err(|source| RuntimeError::Io {
-            context: "binding a UDP socket",
-            source,
-        })?;
+        let placeholder = UdpIo::bind(0, &|_| true).map_err(io_error("binding a UDP socket"))?;
         drop(std::mem::replace(&mut self.socket, placeholder));
         let socket = match UdpIo::bind(port, protect) {
             Ok(socket) => socket,
