@@ -806,3 +806,30 @@ impl Node {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod decrypted_tests {
+    use super::*;
+
+    #[test]
+    fn a_decrypted_packet_is_located_only_inside_the_tail() {
+        let tail = [0u8; 64];
+        let at = (tail.as_ptr() as usize, tail.len());
+        let source = IpAddr::from([10, 0, 0, 1]);
+        let inside = Decrypted::locate(7, at, &tail[16..48], source);
+        assert_eq!(
+            inside,
+            Some(Decrypted {
+                peer: 7,
+                range: 16..48,
+                source
+            })
+        );
+        let elsewhere = [0u8; 8];
+        assert_eq!(Decrypted::locate(7, at, &elsewhere, source), None);
+        assert_eq!(
+            Decrypted::locate(7, (at.0, 32), &tail[16..48], source),
+            None
+        );
+    }
+}
