@@ -142,9 +142,10 @@ fn adopt_tun_fd(fd: i32) -> Result<std::os::fd::OwnedFd, String> {
             "--tun-fd {fd}: fds 0, 1 and 2 are stdin, stdout and stderr, not a TUN device"
         ));
     }
-    // SAFETY: `--tun-fd` hands the fd to this process's tunnel: the parent
-    // opened it for us, and nothing else here opens, uses or closes fds by
-    // number (0-2, which std owns, are refused above).
+    // SAFETY: `--tun-fd` hands an inherited fd to the tunnel. Up to here the
+    // process holds no fd of its own beyond 0-2 (refused above; the config
+    // file and any resolver sockets are closed again), so an open `fd` was
+    // inherited, and nothing else in the process uses or closes it by number.
     unsafe { ferrotun::io::tun::adopt_fd(fd) }.map_err(|e| format!("--tun-fd {fd}: {e}"))
 }
 
