@@ -23,7 +23,7 @@
 //! boringtun's `Tunn` (the crates.io release) reads its own clock
 //! (`CLOCK_BOOTTIME`, which counts a phone's sleep) and keeps its timers
 //! private. The node therefore does not own WireGuard's timer rules; it
-//! shadows the events they depend on ([`timers`]) to know *when* to call
+//! shadows the events they depend on (the `timers` module) to know *when* to call
 //! `update_timers`, and boringtun decides *what* to do. The caller's `now`
 //! (monotonic) only schedules those wakeups. Tests run against real time in
 //! short bounded spans.
@@ -45,7 +45,7 @@ mod health;
 mod packet;
 mod peer;
 mod routing;
-pub mod timers;
+mod timers;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -58,8 +58,11 @@ use boringtun::noise::{Packet, Tunn, TunnResult};
 use boringtun::x25519;
 
 pub use health::PEER_UNREACHABLE_AFTER;
+/// The node's IP header parser, for the fuzz targets only.
+#[cfg(feature = "fuzzing")]
 pub use packet::{IpHeader, parse as parse_ip_header};
-pub use routing::RoutingTable;
+
+use routing::RoutingTable;
 
 use crate::config::{ConfigError, PeerConfig, PublicKey, TunnelConfig};
 use peer::{DATA_OVERHEAD, MSG_DATA, MSG_HANDSHAKE_INIT, MSG_HANDSHAKE_RESPONSE, Peer};
@@ -143,13 +146,13 @@ pub enum Event {
     },
 }
 
-/// Packets dropped, by reason.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Packets dropped, by reason. Exported to Kotlin and Swift as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
 pub struct DropStats {
     /// IP packets from the TUN that were not IPv4/IPv6 or were truncated,
-    /// and empty datagrams on a socketpair TUN.
+    /// and empty datagrams.
     pub malformed_ip: u64,
-    /// IP packets from the TUN larger than the config's MTU (the TUN's own
+    /// IP packets from the TUN larger than the config's MTU (the interface's
     /// MTU is set larger), dropped whole rather than cut.
     pub oversized_tun_packet: u64,
     /// IP packets for a destination no peer's allowed IPs cover.
@@ -187,12 +190,12 @@ impl DropStats {
     }
 }
 
-/// Counters for one peer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Counters for one peer. Exported to Kotlin and Swift as it is.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct PeerStats {
-    /// The peer's public key.
+    /// The peer's public key (base64 in Kotlin and Swift).
     pub public_key: PublicKey,
-    /// Where its packets currently go.
+    /// Where its packets currently go, `address:port`.
     pub endpoint: Option<SocketAddr>,
     /// Bytes of IP packets sent to the peer (before encryption).
     pub tx_bytes: u64,
@@ -734,11 +737,6 @@ impl Node {
     /// Drop counters.
     pub fn drops(&self) -> &DropStats {
         &self.drops
-    }
-
-    /// Drop counters, for the IO layer's own drop reasons.
-    pub fn drops_mut(&mut self) -> &mut DropStats {
-        &mut self.drops
     }
 
     /// Per-peer counters in config order. `anchor` and `wall_anchor` are one

@@ -38,12 +38,14 @@ pub trait SocketProtector: Send + Sync + 'static {
 }
 
 /// How IP packets are framed on the TUN fd.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, uniffi::Enum)]
 pub enum TunFraming {
-    /// One raw IP packet per read/write (Linux/Android `IFF_TUN|IFF_NO_PI`, socketpairs).
+    /// One raw IP packet per read/write: Android `VpnService`, Linux TUN
+    /// (`IFF_TUN|IFF_NO_PI`), socketpairs.
     #[default]
     Raw,
-    /// Apple utun: each packet is preceded by a 4-byte address-family header.
+    /// Apple utun (the fd behind `NEPacketTunnelFlow`): each packet is
+    /// preceded by a 4-byte address-family header.
     AppleUtun,
 }
 
@@ -60,8 +62,9 @@ pub struct TunnelOptions {
     pub resolver: Option<Arc<dyn Resolver>>,
 }
 
-/// Something the app may want to show or react to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Something the app may want to show or react to (Kotlin/Swift:
+/// `Tunnel.nextEvent`). Exported as it is; keys are base64 text there.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum TunnelEvent {
     /// The event loop is running and the UDP socket is bound.
     Started {
@@ -77,11 +80,13 @@ pub enum TunnelEvent {
     EndpointChanged {
         /// Which peer.
         public_key: PublicKey,
-        /// Its new address.
+        /// Its new `address:port`.
         endpoint: SocketAddr,
     },
-    /// A peer's handshakes have gone unanswered for
-    /// [`crate::node::PEER_UNREACHABLE_AFTER`] or longer.
+    /// A peer's handshakes have gone unanswered for 15 s (three WireGuard
+    /// handshake timeouts, `PEER_UNREACHABLE_AFTER`): show it as "not
+    /// reachable". Host-name endpoints are resolved again in the background.
+    /// Reported once per outage.
     PeerUnreachable {
         /// Which peer.
         public_key: PublicKey,
@@ -100,8 +105,8 @@ pub enum TunnelEvent {
     },
 }
 
-/// Counters for the whole tunnel plus each peer.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Counters for the whole tunnel plus each peer. Exported as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
 pub struct TunnelStats {
     /// IP packets read from the TUN.
     pub ip_packets_in: u64,
