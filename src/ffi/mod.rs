@@ -3,7 +3,7 @@
 //! Thin by design: the config records mirror [`crate::config`] with strings
 //! for keys, prefixes and endpoints, and conversions parse them into the
 //! checked core types; stats, events, framing and interface settings are the
-//! core's own types, exported as they are ([`types`] says how keys and
+//! core's own types, exported as they are (`types.rs` says how keys and
 //! addresses cross); [`Tunnel`] forwards to [`crate::runtime::Tunnel`].
 //!
 //! Every export returns `Result<_, FerrotunError>` and runs inside
