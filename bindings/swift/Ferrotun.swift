@@ -3420,6 +3420,9 @@ fileprivate struct FfiConverterSequenceTypeIpNet: FfiConverterRustBuffer {
 }
 
 
+/**
+ * An IP address: `"10.0.0.1"` or `"fd00::1"`.
+ */
 public typealias IpAddr = String
 
 #if swift(>=5.8)
@@ -3460,6 +3463,9 @@ public func FfiConverterTypeIpAddr_lower(_ value: IpAddr) -> RustBuffer {
 
 
 
+/**
+ * An IP prefix (interface address or route), as an [`IpPrefix`] record.
+ */
 public typealias IpNet = IpPrefix
 
 #if swift(>=5.8)
@@ -3500,6 +3506,9 @@ public func FfiConverterTypeIpNet_lower(_ value: IpNet) -> RustBuffer {
 
 
 
+/**
+ * A WireGuard public key: standard base64 (44 characters), as `wg pubkey` prints it.
+ */
 public typealias PublicKey = String
 
 #if swift(>=5.8)
@@ -3540,6 +3549,9 @@ public func FfiConverterTypePublicKey_lower(_ value: PublicKey) -> RustBuffer {
 
 
 
+/**
+ * An IP address and port: `"192.0.2.1:51820"` or `"[2001:db8::1]:51820"`.
+ */
 public typealias SocketAddr = String
 
 #if swift(>=5.8)

@@ -47,44 +47,50 @@ impl From<IpNet> for IpPrefix {
     }
 }
 
-impl TryFrom<IpPrefix> for IpNet {
-    type Error = String;
-
-    fn try_from(value: IpPrefix) -> Result<Self, String> {
-        let addr = parse_text::<IpAddr>(&value.address, "an IP address")?;
-        IpNet::new(addr, value.prefix_len)
-            .map_err(|_| format!("prefix length {} is too long", value.prefix_len))
-    }
+/// Reads a prefix handed in from Kotlin or Swift; `subnet_mask` is ignored.
+fn prefix_from_record(value: IpPrefix) -> uniffi::Result<IpNet> {
+    let addr = parse_text::<IpAddr>(&value.address, "an IP address")?;
+    IpNet::new(addr, value.prefix_len).map_err(|_| {
+        uniffi::deps::anyhow::Error::msg(format!("prefix length {} is too long", value.prefix_len))
+    })
 }
 
 /// Parses `text`, naming what was expected (`what`) when it does not parse.
-fn parse_text<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
+fn parse_text<T: std::str::FromStr>(text: &str, what: &str) -> uniffi::Result<T> {
     text.trim()
         .parse()
-        .map_err(|_| format!("`{}` is not {what}", shown(text)))
+        .map_err(|_| uniffi::deps::anyhow::Error::msg(format!("`{}` is not {what}", shown(text))))
 }
 
-uniffi::custom_type!(PublicKey, String, {
+uniffi::custom_type!(
+    /// A WireGuard public key: standard base64 (44 characters), as `wg pubkey` prints it.
+    PublicKey, String, {
     lower: |key| key.to_base64(),
     try_lift: |text| Ok(PublicKey::from_base64(&text)?),
 });
 
-uniffi::custom_type!(SocketAddr, String, {
+uniffi::custom_type!(
+    /// An IP address and port: `"192.0.2.1:51820"` or `"[2001:db8::1]:51820"`.
+    SocketAddr, String, {
     remote,
     lower: |addr| addr.to_string(),
-    try_lift: |text| Ok(parse_text(&text, "a.b.c.d:port or [v6]:port").map_err(uniffi::deps::anyhow::Error::msg)?),
+    try_lift: |text| parse_text(&text, "a.b.c.d:port or [v6]:port"),
 });
 
-uniffi::custom_type!(IpAddr, String, {
+uniffi::custom_type!(
+    /// An IP address: `"10.0.0.1"` or `"fd00::1"`.
+    IpAddr, String, {
     remote,
     lower: |addr| addr.to_string(),
-    try_lift: |text| Ok(parse_text(&text, "an IP address").map_err(uniffi::deps::anyhow::Error::msg)?),
+    try_lift: |text| parse_text(&text, "an IP address"),
 });
 
-uniffi::custom_type!(IpNet, IpPrefix, {
+uniffi::custom_type!(
+    /// An IP prefix (interface address or route), as an [`IpPrefix`] record.
+    IpNet, IpPrefix, {
     remote,
     lower: |net| IpPrefix::from(net),
-    try_lift: |prefix| Ok(IpNet::try_from(prefix).map_err(uniffi::deps::anyhow::Error::msg)?),
+    try_lift: |prefix| prefix_from_record(prefix),
 });
 
 #[cfg(test)]

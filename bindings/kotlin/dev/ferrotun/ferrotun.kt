@@ -4282,21 +4282,33 @@ public object FfiConverterSequenceTypeIpNet: FfiConverterRustBuffer<List<IpNet>>
 
 
 
+/**
+ * An IP address: `"10.0.0.1"` or `"fd00::1"`.
+ */
 public typealias IpAddr = kotlin.String
 public typealias FfiConverterTypeIpAddr = FfiConverterString
 
 
 
+/**
+ * An IP prefix (interface address or route), as an [`IpPrefix`] record.
+ */
 public typealias IpNet = IpPrefix
 public typealias FfiConverterTypeIpNet = FfiConverterTypeIpPrefix
 
 
 
+/**
+ * A WireGuard public key: standard base64 (44 characters), as `wg pubkey` prints it.
+ */
 public typealias PublicKey = kotlin.String
 public typealias FfiConverterTypePublicKey = FfiConverterString
 
 
 
+/**
+ * An IP address and port: `"192.0.2.1:51820"` or `"[2001:db8::1]:51820"`.
+ */
 public typealias SocketAddr = kotlin.String
 public typealias FfiConverterTypeSocketAddr = FfiConverterString
 
