@@ -1263,7 +1263,7 @@ public func FfiConverterTypeTunnel_lower(_ value: Tunnel) -> UInt64 {
 public struct DropStats: Equatable, Hashable {
     /**
      * IP packets from the TUN that were not IPv4/IPv6 or were truncated,
-     * and empty datagrams.
+     * and empty datagrams on a socketpair TUN.
      */
     public var malformedIp: UInt64
     /**
@@ -1310,7 +1310,7 @@ public struct DropStats: Equatable, Hashable {
     public init(
         /**
          * IP packets from the TUN that were not IPv4/IPv6 or were truncated,
-         * and empty datagrams.
+         * and empty datagrams on a socketpair TUN.
          */malformedIp: UInt64, 
         /**
          * IP packets from the TUN larger than the config's MTU (the interface's

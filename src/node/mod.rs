@@ -150,7 +150,7 @@ pub enum Event {
 #[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
 pub struct DropStats {
     /// IP packets from the TUN that were not IPv4/IPv6 or were truncated,
-    /// and empty datagrams.
+    /// and empty datagrams on a socketpair TUN.
     pub malformed_ip: u64,
     /// IP packets from the TUN larger than the config's MTU (the interface's
     /// MTU is set larger), dropped whole rather than cut.

@@ -8,7 +8,7 @@ import XCTest
 /// into real NE objects. Runs on macOS (`swift test` after ./build-xcframework.sh).
 final class AdapterOnCoreTests: XCTestCase {
     private func config(addresses: [String], allowedIps: [String], dns: [String] = []) throws -> TunnelConfig {
-        try testConfig(addresses: addresses, allowedIps: allowedIps, endpoint: "192.0.2.1:51820", dns: dns)
+        try makeConfig(addresses: addresses, allowedIps: allowedIps, endpoint: "192.0.2.1:51820", dns: dns)
     }
 
     private func neSettings(_ config: TunnelConfig, options: SettingsOptions? = nil) throws -> NEPacketTunnelNetworkSettings {

@@ -54,7 +54,7 @@ final class FerrotunTests: XCTestCase {
         var fds: [Int32] = [0, 0]
         XCTAssertEqual(socketpair(AF_UNIX, SOCK_DGRAM, 0, &fds), 0)
         defer { close(fds[1]) }
-        let config = try testConfig(addresses: ["10.99.0.1/32"], allowedIps: ["10.99.0.2/32"])
+        let config = try makeConfig(addresses: ["10.99.0.1/32"], allowedIps: ["10.99.0.2/32"])
         let tunnel = try Tunnel.start(config: config, tunFd: fds[0], protector: nil)
         XCTAssertGreaterThan(try tunnel.listenPort(), 0)
         let first = try await tunnel.nextEvent()

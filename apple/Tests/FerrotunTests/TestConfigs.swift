@@ -9,7 +9,7 @@ enum TestKeys {
 }
 
 /// A config with a fresh private key and one peer (`TestKeys.peer`) routing `allowedIps`.
-func testConfig(
+func makeConfig(
     addresses: [String],
     allowedIps: [String],
     endpoint: String? = nil,

@@ -2359,7 +2359,7 @@ public object FfiConverterTypeTunnel: FfiConverter<Tunnel, Long> {
 data class DropStats (
     /**
      * IP packets from the TUN that were not IPv4/IPv6 or were truncated,
-     * and empty datagrams.
+     * and empty datagrams on a socketpair TUN.
      */
     var `malformedIp`: kotlin.ULong
     , 
