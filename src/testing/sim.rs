@@ -290,7 +290,12 @@ impl Sim {
                 b_key,
                 &[],
                 None,
-                vec![peer_config(a_key.public_key(), &["10.0.0.1/32"], None, None)],
+                vec![peer_config(
+                    a_key.public_key(),
+                    &["10.0.0.1/32"],
+                    None,
+                    None,
+                )],
             ),
             options(0x00b0_0000),
             start,

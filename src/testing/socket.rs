@@ -15,7 +15,11 @@ pub const APP_TIMEOUT: Duration = Duration::from_secs(5);
 /// When the system refuses a socketpair.
 pub fn tun_socketpair() -> (OwnedFd, UnixDatagram) {
     let (tunnel_end, app_end) = UnixDatagram::pair().expect("socketpair");
-    app_end.set_read_timeout(Some(APP_TIMEOUT)).expect("timeout");
-    app_end.set_write_timeout(Some(APP_TIMEOUT)).expect("timeout");
+    app_end
+        .set_read_timeout(Some(APP_TIMEOUT))
+        .expect("timeout");
+    app_end
+        .set_write_timeout(Some(APP_TIMEOUT))
+        .expect("timeout");
     (OwnedFd::from(tunnel_end), app_end)
 }
