@@ -30,7 +30,7 @@
 //! | 4 | `tag: u8` | the node sends an IP packet to its peer (held in flight) |
 //! | 5 | | deliver datagrams in flight from the real addresses |
 //! | 6 | | deliver datagrams in flight from the chosen source (NAT rebinding) |
-//! | 7 | `ms: u16` | advance time by `8 * ms` milliseconds and run timers |
+//! | 7 | `ms: u16` | advance time (boringtun's clock too) by `8 * ms` milliseconds and run timers |
 //! | 8 | | lose the datagrams in flight |
 //!
 //! Mutation flags: bit 0 recomputes MAC1 (for an initiation or response of
@@ -47,7 +47,7 @@ use blake2::{Blake2s256, Blake2sMac, Digest};
 use ferrotun::config::PublicKey;
 use ferrotun::node::Node;
 
-use crate::pair::{A_ADDR, B_ADDR, Net, Pair, Tun, a_key, b_key, ipv4_packet};
+use crate::pair::{A_ADDR, A_IP, B_ADDR, B_IP, Net, Pair, Tun, a_key, b_key, ipv4_packet};
 use crate::reader::Reader;
 
 /// Addresses a datagram can come from: the two honest peers, attackers, and
@@ -216,8 +216,8 @@ impl World {
             4 => {
                 let tag = input.u8()?;
                 let packet = match target {
-                    Side::A => ipv4_packet([10, 0, 0, 1], [10, 0, 0, 2], tag),
-                    Side::B => ipv4_packet([10, 0, 0, 2], [10, 0, 0, 1], tag),
+                    Side::A => ipv4_packet(A_IP, B_IP, tag.into(), 40),
+                    Side::B => ipv4_packet(B_IP, A_IP, tag.into(), 40),
                 };
                 let mut net = Net::default();
                 let now = self.now;
@@ -227,7 +227,9 @@ impl World {
             5 => self.deliver_in_flight(None),
             6 => self.deliver_in_flight(Some(source)),
             7 => {
-                self.now += Duration::from_millis(8 * u64::from(input.u16()?));
+                let by = Duration::from_millis(8 * u64::from(input.u16()?));
+                self.now += by;
+                ferrotun::testing::advance_clock(by);
                 for side in [Side::A, Side::B] {
                     let mut net = Net::default();
                     let now = self.now;
