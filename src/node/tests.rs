@@ -95,10 +95,7 @@ fn data_flows_back_once_the_responder_knows_the_endpoint() {
     let before = sim.sent().len();
     let reply = sim.send_packet(Side::B, 9);
     assert_eq!(
-        sim.sent()[before..]
-            .iter()
-            .map(|s| s.msg)
-            .collect::<Vec<_>>(),
+        sim.msgs_since(before),
         vec![Msg::Data],
         "a data message, no new handshake"
     );
@@ -220,10 +217,7 @@ fn updating_the_config_keeps_unchanged_peers_sessions() {
     let packet = ipv4_packet(A_IP, "10.0.1.5".parse().unwrap(), 2, 40);
     sim.tun_input(Side::A, &packet);
     assert_eq!(
-        sim.sent()[before..]
-            .iter()
-            .map(|s| s.msg)
-            .collect::<Vec<_>>(),
+        sim.msgs_since(before),
         vec![Msg::Data],
         "the new route uses the existing session"
     );
@@ -717,10 +711,7 @@ fn a_session_expires_after_reject_after_time() {
     let before = sim.sent().len();
     let packet = sim.send_packet(Side::A, 2);
     assert_eq!(
-        sim.sent()[before..]
-            .iter()
-            .map(|s| s.msg)
-            .collect::<Vec<_>>(),
+        sim.msgs_since(before),
         vec![Msg::Initiation],
         "no data with an expired session"
     );

@@ -355,6 +355,11 @@ impl Sim {
         &self.sent
     }
 
+    /// The message types of the datagrams sent since `sent().len()` was `mark`.
+    pub fn msgs_since(&self, mark: usize) -> Vec<Msg> {
+        self.sent[mark..].iter().map(|s| s.msg).collect()
+    }
+
     /// The datagrams `from` sent, as (time since start, message type).
     pub fn sent_by(&self, from: Side) -> Vec<(Duration, Msg)> {
         self.sent
