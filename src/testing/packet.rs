@@ -23,9 +23,26 @@ pub fn checksum(data: &[u8]) -> u16 {
 /// # Panics
 /// When `total_len` is below 32 (headers and `seq`) or above 65535.
 pub fn ipv4_packet(src: Ipv4Addr, dst: Ipv4Addr, seq: u32, total_len: usize) -> Vec<u8> {
+    ipv4_udp(src, dst, 4000, 0, seq, total_len)
+}
+
+/// [`ipv4_packet`] from UDP port `sport`, with ECN codepoint `ecn` (the low
+/// two bits of the TOS byte).
+///
+/// # Panics
+/// Like [`ipv4_packet`].
+pub fn ipv4_udp(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    ecn: u8,
+    seq: u32,
+    total_len: usize,
+) -> Vec<u8> {
     assert!((32..=65_535).contains(&total_len));
     let mut p = vec![0u8; total_len];
     p[0] = 0x45;
+    p[1] = ecn & 0b11;
     p[2..4].copy_from_slice(&(total_len as u16).to_be_bytes());
     p[8] = 64;
     p[9] = 17;
@@ -33,7 +50,7 @@ pub fn ipv4_packet(src: Ipv4Addr, dst: Ipv4Addr, seq: u32, total_len: usize) -> 
     p[16..20].copy_from_slice(&dst.octets());
     let c = checksum(&p[..20]);
     p[10..12].copy_from_slice(&c.to_be_bytes());
-    udp_payload(&mut p[20..], seq);
+    udp_payload(&mut p[20..], sport, seq);
     p
 }
 
@@ -51,13 +68,13 @@ pub fn ipv6_packet(src: Ipv6Addr, dst: Ipv6Addr, seq: u32, total_len: usize) -> 
     p[7] = 64;
     p[8..24].copy_from_slice(&src.octets());
     p[24..40].copy_from_slice(&dst.octets());
-    udp_payload(&mut p[40..], seq);
+    udp_payload(&mut p[40..], 4000, seq);
     p
 }
 
-/// A UDP header (4000 to 5000, no checksum) and a payload starting with `seq`.
-fn udp_payload(udp: &mut [u8], seq: u32) {
-    udp[0..2].copy_from_slice(&4000u16.to_be_bytes());
+/// A UDP header (`sport` to 5000, no checksum) and a payload starting with `seq`.
+fn udp_payload(udp: &mut [u8], sport: u16, seq: u32) {
+    udp[0..2].copy_from_slice(&sport.to_be_bytes());
     udp[2..4].copy_from_slice(&5000u16.to_be_bytes());
     let len = udp.len() as u16;
     udp[4..6].copy_from_slice(&len.to_be_bytes());
