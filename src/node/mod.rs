@@ -25,8 +25,12 @@
 //! private. The node therefore does not own WireGuard's timer rules; it
 //! shadows the events they depend on (the `timers` module) to know *when* to call
 //! `update_timers`, and boringtun decides *what* to do. The caller's `now`
-//! (monotonic) only schedules those wakeups. Tests run against real time in
-//! short bounded spans.
+//! (monotonic) only schedules those wakeups. Tests run two nodes over the
+//! simulated link of `crate::testing::sim`, whose clock jumps from one wakeup
+//! to the next; with the `testing` feature boringtun reads a mock clock that
+//! jumps with it, so timers are tested by the datagrams they make the nodes
+//! send (`cargo test --lib --features testing`; a plain `cargo test` reports
+//! those tests as ignored).
 //!
 //! boringtun's handshake rate limiter likewise counts on its own clock and
 //! resets only when asked; [`Node::poll_timeout`] asks once handshake
@@ -58,8 +62,8 @@ use boringtun::noise::{Packet, Tunn, TunnResult};
 use boringtun::x25519;
 
 pub use health::PEER_UNREACHABLE_AFTER;
-/// The node's IP header parser, for the fuzz targets only.
-#[cfg(feature = "fuzzing")]
+/// The node's IP header parser, for the fuzz targets (feature `testing`).
+#[cfg(feature = "testing")]
 pub use packet::{IpHeader, parse as parse_ip_header};
 
 use routing::RoutingTable;
