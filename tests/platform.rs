@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferrotun::config::{Endpoint, PeerConfig, PrivateKey, TunnelConfig};
+use ferrotun::config::{PeerConfig, PrivateKey, TunnelConfig};
 use ferrotun::io::resolve::Resolver;
 use ferrotun::runtime::{RuntimeError, Tunnel, TunnelEvent, TunnelOptions};
 
@@ -220,21 +220,11 @@ fn named_pair(resolver: Arc<dyn Resolver>, initially: Initially) -> NamedPair {
     let key_a = PrivateKey::generate();
     let key_b = PrivateKey::generate();
     let peer = |key: &PrivateKey, allowed: &[&str]| PeerConfig {
-        public_key: key.public_key(),
-        preshared_key: None,
-        endpoint: None,
         allowed_ips: allowed.iter().map(|a| net(a)).collect(),
-        persistent_keepalive: None,
-        resolved_endpoint: None,
+        ..PeerConfig::new(key.public_key())
     };
-    let config = |key: PrivateKey, peer: PeerConfig| TunnelConfig {
-        private_key: key,
-        listen_port: None,
-        mtu: Some(MTU as u16),
-        addresses: vec![],
-        dns: vec![],
-        dns_search: vec![],
-        peers: vec![peer],
+    let config = |key: PrivateKey, peer: PeerConfig| {
+        TunnelConfig::new(key, vec![peer]).unwrap().with_mtu(mtu())
     };
     let (fd_b, b_app) = app_socketpair();
     let b = Tunnel::start(
@@ -246,10 +236,7 @@ fn named_pair(resolver: Arc<dyn Resolver>, initially: Initially) -> NamedPair {
     let b_addr = SocketAddr::from(([127, 0, 0, 1], b.listen_port()));
 
     let mut to_b = peer(&key_b, &["10.99.0.2/32", "fd00:99::2/128"]);
-    to_b.endpoint = Some(Endpoint::Host {
-        host: "b.ferrotun.test".into(),
-        port: 51820,
-    });
+    to_b.endpoint = Some("b.ferrotun.test:51820".parse().unwrap());
     to_b.resolved_endpoint = match initially {
         Initially::Unresolved => None,
         Initially::ResolvedToB => Some(b_addr),

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use super::PEER_UNREACHABLE_AFTER;
 use super::timers::{REKEY_TIMEOUT, TIMER_SLACK};
 use super::*;
-use crate::config::{Endpoint, PeerConfig, PrivateKey, TunnelConfig};
+use crate::config::{PeerConfig, PrivateKey, TunnelConfig};
+use std::num::NonZeroU16;
 
 #[derive(Default)]
 struct Net {
@@ -56,25 +57,15 @@ fn peer(
     keepalive: Option<u16>,
 ) -> PeerConfig {
     PeerConfig {
-        public_key: key.public_key(),
-        preshared_key: None,
-        endpoint: endpoint.map(|e| Endpoint::Addr(addr(e))),
+        endpoint: endpoint.map(|e| e.parse().unwrap()),
         allowed_ips: allowed.iter().map(|a| a.parse().unwrap()).collect(),
-        persistent_keepalive: keepalive,
-        resolved_endpoint: None,
+        persistent_keepalive: keepalive.and_then(NonZeroU16::new),
+        ..PeerConfig::new(key.public_key())
     }
 }
 
 fn config(key: PrivateKey, peers: Vec<PeerConfig>) -> TunnelConfig {
-    TunnelConfig {
-        private_key: key,
-        listen_port: None,
-        mtu: None,
-        addresses: vec![],
-        dns: vec![],
-        dns_search: vec![],
-        peers,
-    }
+    TunnelConfig::new(key, peers).unwrap()
 }
 
 fn options() -> NodeOptions {
@@ -113,14 +104,12 @@ impl Pair {
             ),
             options(),
             now,
-        )
-        .unwrap();
+        );
         let b = Node::new(
             config(b_key, vec![peer(&a_key, &["10.0.0.1/32"], None, None)]),
             options(),
             now,
-        )
-        .unwrap();
+        );
         Pair { a, b, a_key, b_key }
     }
 
@@ -279,8 +268,7 @@ fn a_handshake_from_an_unknown_key_is_dropped_and_counted() {
         ),
         options(),
         now,
-    )
-    .unwrap();
+    );
     let mut net = Net::default();
     stranger.handle_tun_packet(&ip_packet([10, 0, 0, 9], [10, 0, 0, 2], 1), now, &mut net);
     let mut out = Net::default();
@@ -338,8 +326,7 @@ fn persistent_keepalive_connects_at_once() {
         ),
         options(),
         now,
-    )
-    .unwrap();
+    );
     assert_eq!(
         a.poll_timeout(),
         Some((now + TIMER_SLACK, "first keepalive"))
@@ -356,7 +343,7 @@ fn updating_the_config_keeps_unchanged_peers_sessions() {
     let mut p = Pair::new(now);
     p.send_a_to_b(1, now);
     let third = PrivateKey::generate();
-    let mut updated = config(
+    let updated = config(
         p.a_key,
         vec![
             peer(&third, &["10.0.0.3/32"], Some("192.0.2.3:1"), None),
@@ -368,7 +355,7 @@ fn updating_the_config_keeps_unchanged_peers_sessions() {
             ),
         ],
     );
-    p.a.update_config(updated.clone(), now).unwrap();
+    p.a.update_config(updated.clone(), now);
 
     let mut net = Net::default();
     p.a.handle_tun_packet(&ip_packet([10, 0, 0, 1], [10, 0, 1, 5], 2), now, &mut net);
@@ -379,8 +366,9 @@ fn updating_the_config_keeps_unchanged_peers_sessions() {
     );
 
     // Removing B drops its routes.
-    updated.peers.remove(1);
-    p.a.update_config(updated, now).unwrap();
+    let (key, mut peers) = (*updated.private_key(), updated.peers().to_vec());
+    peers.remove(1);
+    p.a.update_config(config(key, peers), now);
     p.a.handle_tun_packet(
         &ip_packet([10, 0, 0, 1], [10, 0, 0, 2], 3),
         now,
@@ -707,20 +695,11 @@ fn a_host_name_peer_waits_for_its_resolution_then_connects() {
     let now = Instant::now();
     let (a_key, b_key) = (PrivateKey::generate(), PrivateKey::generate());
     let mut b_peer = peer(&b_key, &["10.0.0.2/32"], None, None);
-    b_peer.endpoint = Some(Endpoint::Host {
-        host: "b.example".into(),
-        port: 51820,
-    });
-    let mut a = Node::new(config(a_key, vec![b_peer]), options(), now).unwrap();
+    b_peer.endpoint = Some("b.example:51820".parse().unwrap());
+    let mut a = Node::new(config(a_key, vec![b_peer]), options(), now);
     assert_eq!(
         a.unresolved_peers(),
-        vec![(
-            b_key.public_key(),
-            Endpoint::Host {
-                host: "b.example".into(),
-                port: 51820
-            }
-        )]
+        vec![(b_key.public_key(), "b.example:51820".parse().unwrap())]
     );
     let mut net = Net::default();
     a.handle_tun_packet(&ip_packet([10, 0, 0, 1], [10, 0, 0, 2], 1), now, &mut net);
@@ -732,9 +711,10 @@ fn a_host_name_peer_waits_for_its_resolution_then_connects() {
     assert_eq!(net.sent[0].1[0], 1);
     assert!(a.unresolved_peers().is_empty());
     assert_eq!(
-        a.config().peers[0].resolved_endpoint,
-        Some(addr(B_ADDR)),
-        "the config remembers the answer"
+        a.configured_endpoint(&b_key.public_key())
+            .map(ToString::to_string),
+        Some("b.example:51820".into()),
+        "the host name stays for the next resolution"
     );
     assert_eq!(
         events(&mut a),

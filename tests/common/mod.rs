@@ -7,7 +7,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use ferrotun::config::{Endpoint, PeerConfig, PrivateKey, TunnelConfig};
+use ferrotun::config::{Endpoint, Mtu, PeerConfig, PrivateKey, TunnelConfig};
 use ferrotun::runtime::{Tunnel, TunnelEvent, TunnelOptions, TunnelStats};
 
 pub const A_V4: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
@@ -58,42 +58,31 @@ impl Pair {
     pub fn start() -> Pair {
         let key_a = PrivateKey::generate();
         let key_b = PrivateKey::generate();
-        let config_b = TunnelConfig {
-            private_key: key_b,
-            listen_port: None,
-            mtu: Some(MTU as u16),
-            addresses: vec![net("10.99.0.2/24")],
-            dns: vec![],
-            dns_search: vec![],
-            peers: vec![PeerConfig {
-                public_key: key_a.public_key(),
-                preshared_key: None,
-                endpoint: None,
+        let config_b = TunnelConfig::new(
+            key_b,
+            vec![PeerConfig {
                 allowed_ips: vec![net("10.99.0.1/32"), net("fd00:99::1/128")],
-                persistent_keepalive: None,
-                resolved_endpoint: None,
+                ..PeerConfig::new(key_a.public_key())
             }],
-        };
+        )
+        .unwrap()
+        .with_mtu(mtu())
+        .with_addresses(vec![net("10.99.0.2/24")]);
         let (fd_b, app_b) = socketpair();
         let tunnel_b = Tunnel::start(config_b, fd_b, TunnelOptions::default()).expect("start B");
         let port_b = tunnel_b.listen_port();
 
-        let config_a = TunnelConfig {
-            private_key: key_a,
-            listen_port: None,
-            mtu: Some(MTU as u16),
-            addresses: vec![net("10.99.0.1/24")],
-            dns: vec![],
-            dns_search: vec![],
-            peers: vec![PeerConfig {
-                public_key: key_b.public_key(),
-                preshared_key: None,
-                endpoint: Some(Endpoint::Addr(SocketAddr::from(([127, 0, 0, 1], port_b)))),
+        let config_a = TunnelConfig::new(
+            key_a,
+            vec![PeerConfig {
+                endpoint: Some(loopback_endpoint(port_b)),
                 allowed_ips: vec![net("10.99.0.2/32"), net("fd00:99::2/128")],
-                persistent_keepalive: None,
-                resolved_endpoint: None,
+                ..PeerConfig::new(key_b.public_key())
             }],
-        };
+        )
+        .unwrap()
+        .with_mtu(mtu())
+        .with_addresses(vec![net("10.99.0.1/24")]);
         let (fd_a, app_a) = socketpair();
         let tunnel_a = Tunnel::start(config_a, fd_a, TunnelOptions::default()).expect("start A");
         Pair {
@@ -275,15 +264,17 @@ pub fn ip(s: &str) -> IpAddr {
 
 /// A config with a fresh key and no peers.
 pub fn minimal_config() -> TunnelConfig {
-    TunnelConfig {
-        private_key: PrivateKey::generate(),
-        listen_port: None,
-        mtu: None,
-        addresses: vec![],
-        dns: vec![],
-        dns_search: vec![],
-        peers: vec![],
-    }
+    TunnelConfig::new(PrivateKey::generate(), vec![]).unwrap()
+}
+
+/// [`MTU`] as a config value.
+pub fn mtu() -> Mtu {
+    Mtu::try_from(MTU as u16).unwrap()
+}
+
+/// `127.0.0.1:port` as a peer endpoint.
+pub fn loopback_endpoint(port: u16) -> Endpoint {
+    Endpoint::try_from(SocketAddr::from(([127, 0, 0, 1], port))).unwrap()
 }
 
 /// A socketpair standing in for a TUN: the tunnel's end and the app's end.
