@@ -77,30 +77,19 @@ impl PacketSink for Tun {
 
 fn peer(key: PublicKey, allowed: &[&str], endpoint: Option<SocketAddr>) -> PeerConfig {
     PeerConfig {
-        public_key: key,
-        preshared_key: None,
-        endpoint: endpoint.map(Endpoint::Addr),
+        endpoint: endpoint.map(|e| Endpoint::try_from(e).expect("endpoint")),
         allowed_ips: allowed.iter().map(|a| a.parse().expect("prefix")).collect(),
-        persistent_keepalive: None,
-        resolved_endpoint: None,
+        ..PeerConfig::new(key)
     }
 }
 
 fn node(key: PrivateKey, peer: PeerConfig, seed: u64, now: Instant) -> Node {
-    let config = TunnelConfig {
-        private_key: key,
-        listen_port: None,
-        mtu: None,
-        addresses: vec![],
-        dns: vec![],
-        dns_search: vec![],
-        peers: vec![peer],
-    };
+    let config = TunnelConfig::new(key, vec![peer]).expect("distinct keys");
     let options = NodeOptions {
         seed,
         max_packet: MAX_PACKET,
     };
-    Node::new(config, options, now).expect("valid config")
+    Node::new(config, options, now)
 }
 
 /// An IPv4 packet from `src` to `dst` with a 20-byte payload of `tag`.
