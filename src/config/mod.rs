@@ -214,12 +214,6 @@ impl TunnelConfig {
     pub fn peers(&self) -> &[PeerConfig] {
         &self.peers
     }
-
-    /// Splits the config into its peers and the rest (with no peers).
-    pub fn into_peers(mut self) -> (Self, Vec<PeerConfig>) {
-        let peers = std::mem::take(&mut self.peers);
-        (self, peers)
-    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use ipnet::IpNet;
 use super::{MAX_MTU, MIN_MTU};
 
 /// Why a value was rejected, as a phrase (`expected a number from 576 to
-/// 9000`). Never contains the value itself; callers quote it (redacted, see
-/// [`super::quote`]) where that is safe.
+/// 9000`). Never contains the value itself; callers quote it (redacted as
+/// in `config::quote`) where that is safe.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Invalid(Cow<'static, str>);
