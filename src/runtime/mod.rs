@@ -186,7 +186,7 @@ impl Tunnel {
     /// endpoint until then.
     ///
     /// # Errors
-    /// Config, resolve, socket or protect failures; nothing keeps running then.
+    /// Socket or protect failures; nothing keeps running then.
     pub fn start(
         config: TunnelConfig,
         tun: OwnedFd,
