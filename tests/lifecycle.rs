@@ -7,7 +7,6 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use ferrotun::config::PrivateKey;
 use ferrotun::runtime::{RuntimeError, SocketProtector, Tunnel, TunnelEvent, TunnelOptions};
 
 struct Recorder(Mutex<Vec<(RawFd, u16)>>);
@@ -136,11 +135,6 @@ fn update_config_adds_routes_without_a_new_handshake() {
         200,
     );
     transfer(&pair.a.app, &pair.b.app, &[packet], 1);
-    let bad = tunnel_config(PrivateKey::generate(), &[], Some(10), vec![]);
-    assert!(matches!(
-        pair.a.tunnel.update_config(bad),
-        Err(RuntimeError::Config(_))
-    ));
 
     // The existing session carried the new route: still exactly one handshake.
     pair.a.tunnel.stop();

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferrotun::config::{Endpoint, PeerConfig, PrivateKey};
+use ferrotun::config::{PeerConfig, PrivateKey};
 use ferrotun::io::resolve::Resolver;
 use ferrotun::runtime::{RuntimeError, Tunnel, TunnelEvent, TunnelOptions};
 
@@ -225,10 +225,7 @@ fn named_pair(resolver: Arc<dyn Resolver>, initially: Initially) -> NamedPair {
     let b_addr = SocketAddr::from(([127, 0, 0, 1], b.listen_port()));
 
     let mut to_b = peer(&key_b, &["10.99.0.2/32", "fd00:99::2/128"]);
-    to_b.endpoint = Some(Endpoint::Host {
-        host: "b.ferrotun.test".into(),
-        port: 51820,
-    });
+    to_b.endpoint = Some("b.ferrotun.test:51820".parse().unwrap());
     to_b.resolved_endpoint = match initially {
         Initially::Unresolved => None,
         Initially::ResolvedToB => Some(b_addr),

@@ -134,7 +134,6 @@ impl From<ResolveError> for FerrotunError {
 impl From<RuntimeError> for FerrotunError {
     fn from(value: RuntimeError) -> Self {
         match value {
-            RuntimeError::Config(e) => e.into(),
             RuntimeError::ProtectFailed => FerrotunError::ProtectFailed {
                 reason: "the protector refused the socket".into(),
             },

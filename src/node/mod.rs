@@ -68,7 +68,7 @@ pub use packet::{IpHeader, parse as parse_ip_header};
 
 use routing::RoutingTable;
 
-use crate::config::{ConfigError, PeerConfig, PublicKey, TunnelConfig};
+use crate::config::{Endpoint, PeerConfig, PublicKey, TunnelConfig};
 use peer::{DATA_OVERHEAD, MSG_DATA, MSG_HANDSHAKE_INIT, MSG_HANDSHAKE_RESPONSE, Peer};
 
 /// Size of a handshake initiation, the largest message boringtun writes that
@@ -224,7 +224,6 @@ pub struct NodeOptions {
 
 /// The sans-IO core. See the module docs for the call order.
 pub struct Node {
-    config: TunnelConfig,
     options: NodeOptions,
     secret: x25519::StaticSecret,
     public: x25519::PublicKey,
@@ -256,23 +255,11 @@ const INDEX_MASK: u32 = 0x00ff_ffff;
 impl Node {
     /// Builds a node. A peer whose endpoint is a host name without a
     /// `resolved_endpoint` has no endpoint until [`Node::set_resolved_endpoint`].
-    ///
-    /// # Errors
-    /// A config that fails [`TunnelConfig::validate`].
-    pub fn new(
-        config: TunnelConfig,
-        options: NodeOptions,
-        now: Instant,
-    ) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let secret = x25519::StaticSecret::from(*config.private_key.as_bytes());
+    pub fn new(config: TunnelConfig, options: NodeOptions, now: Instant) -> Self {
+        let secret = x25519::StaticSecret::from(*config.private_key().as_bytes());
         let public = x25519::PublicKey::from(&secret);
         let rate_limiter = Arc::new(RateLimiter::new(&public, HANDSHAKES_PER_SECOND_UNDER_LOAD));
         let mut node = Self {
-            config: TunnelConfig {
-                peers: Vec::new(),
-                ..config.clone()
-            },
             options,
             secret,
             public,
@@ -286,16 +273,11 @@ impl Node {
             events: VecDeque::new(),
             drops: DropStats::default(),
         };
-        for peer in config.peers {
-            node.add_peer(peer, &BTreeMap::new(), now);
+        for peer in config.peers() {
+            node.add_peer(peer.clone(), &BTreeMap::new(), now);
         }
-        node.config.peers = node
-            .order
-            .iter()
-            .map(|id| node.peers[id].config.clone())
-            .collect();
         node.rebuild_routes();
-        Ok(node)
+        node
     }
 
     /// The longest IP packet the tunnel carries (its MTU).
@@ -338,24 +320,21 @@ impl Node {
 
     /// Applies a new config. Peers whose key, preshared key and keepalive are
     /// unchanged keep their sessions; their endpoint follows the config only
-    /// when the config's endpoint changed.
-    ///
-    /// # Errors
-    /// A config that fails validation; the node is unchanged then.
-    pub fn update_config(&mut self, config: TunnelConfig, now: Instant) -> Result<(), ConfigError> {
-        config.validate()?;
-        if config.private_key != self.config.private_key {
+    /// when the config's endpoint changed. A new private key starts every
+    /// peer afresh.
+    pub fn update_config(&mut self, config: TunnelConfig, now: Instant) {
+        if config.private_key().public_key().as_bytes() != self.public.as_bytes() {
             let events = std::mem::take(&mut self.events);
             let drops = self.drops.clone();
-            *self = Node::new(config, self.options, now)?;
+            *self = Node::new(config, self.options, now);
             self.events = events;
             self.drops = drops;
-            return Ok(());
+            return;
         }
         let mut old = std::mem::take(&mut self.peers);
         self.by_key.clear();
         self.order.clear();
-        for new in &config.peers {
+        for new in config.peers() {
             let existing = old
                 .iter()
                 .find(|(_, p)| p.config.public_key == new.public_key)
@@ -379,9 +358,7 @@ impl Node {
                 _ => self.add_peer(new.clone(), &old, now),
             }
         }
-        self.config = config;
         self.rebuild_routes();
-        Ok(())
     }
 
     /// Encrypts one IP packet read from the TUN into `net`.
@@ -690,14 +667,6 @@ impl Node {
             return false;
         };
         let previous = peer.config.resolved_endpoint.replace(addr);
-        if let Some(config) = self
-            .config
-            .peers
-            .iter_mut()
-            .find(|p| p.public_key == *public_key)
-        {
-            config.resolved_endpoint = Some(addr);
-        }
         let moved = peer.endpoint.is_none() || previous != Some(addr);
         if moved && peer.endpoint != Some(addr) {
             tracing::debug!(endpoint = %addr, "peer endpoint resolved");
@@ -711,19 +680,34 @@ impl Node {
         true
     }
 
+    /// Peers whose configured endpoint is a host name (and so may resolve
+    /// differently after a network change), with that endpoint, in config order.
+    pub fn host_endpoints(&self) -> Vec<(PublicKey, Endpoint)> {
+        self.host_endpoints_where(|_| true)
+    }
+
     /// Peers whose endpoint is a host name that has no address yet.
-    pub fn unresolved_peers(&self) -> Vec<(PublicKey, crate::config::Endpoint)> {
+    pub fn unresolved_peers(&self) -> Vec<(PublicKey, Endpoint)> {
+        self.host_endpoints_where(|p| p.endpoint.is_none())
+    }
+
+    fn host_endpoints_where(&self, filter: impl Fn(&Peer) -> bool) -> Vec<(PublicKey, Endpoint)> {
         self.order
             .iter()
             .map(|id| &self.peers[id])
-            .filter(|p| p.endpoint.is_none())
+            .filter(|p| filter(p))
             .filter_map(|p| match &p.config.endpoint {
-                Some(e @ crate::config::Endpoint::Host { .. }) => {
-                    Some((p.config.public_key, e.clone()))
-                }
+                Some(e) if e.is_host_name() => Some((p.config.public_key, e.clone())),
                 _ => None,
             })
             .collect()
+    }
+
+    /// The endpoint the config gives a peer (not where it was last heard
+    /// from); `None` for an unknown peer or one without an endpoint.
+    pub fn configured_endpoint(&self, public_key: &PublicKey) -> Option<&Endpoint> {
+        let id = self.by_key.get(public_key)?;
+        self.peers.get(id)?.config.endpoint.as_ref()
     }
 
     /// After a network change: a fresh handshake with every peer that has an endpoint.
@@ -768,11 +752,6 @@ impl Node {
                 }
             })
             .collect()
-    }
-
-    /// The config in force.
-    pub fn config(&self) -> &TunnelConfig {
-        &self.config
     }
 }
 

@@ -177,8 +177,7 @@ fn a_handshake_from_an_unknown_key_is_dropped_and_counted() {
         ),
         options(9),
         now,
-    )
-    .unwrap();
+    );
     let mut net = NetSink::default();
     stranger.handle_tun_packet(&ipv4_packet(A_IP, B_IP, 1, 40), now, &mut net);
     sim.inject(Side::B, addr("192.0.2.9:1"), &net.sent[0].1);
@@ -210,8 +209,7 @@ fn updating_the_config_keeps_unchanged_peers_sessions() {
         }
         tunnel_config(a_key, &[], None, peers)
     };
-    sim.with_node(Side::A, |a, now, _| a.update_config(updated(true), now))
-        .unwrap();
+    sim.with_node(Side::A, |a, now, _| a.update_config(updated(true), now));
 
     let before = sim.sent().len();
     let packet = ipv4_packet(A_IP, "10.0.1.5".parse().unwrap(), 2, 40);
@@ -223,8 +221,7 @@ fn updating_the_config_keeps_unchanged_peers_sessions() {
     );
 
     // Removing B drops its routes.
-    sim.with_node(Side::A, |a, now, _| a.update_config(updated(false), now))
-        .unwrap();
+    sim.with_node(Side::A, |a, now, _| a.update_config(updated(false), now));
     sim.send_packet(Side::A, 3);
     assert_eq!(sim.a.drops().no_route, 1);
 }
@@ -380,24 +377,17 @@ fn a_host_name_peer_waits_for_its_resolution_then_connects() {
     let now = Instant::now();
     let (a_key, b_key) = (PrivateKey::generate(), PrivateKey::generate());
     let mut b_peer = peer_config(b_key.public_key(), &["10.0.0.2/32"], None, None);
-    b_peer.endpoint = Some(Endpoint::Host {
-        host: "b.example".into(),
-        port: 51820,
-    });
+    b_peer.endpoint = Some("b.example:51820".parse().unwrap());
     let mut a = Node::new(
         tunnel_config(a_key, &[], None, vec![b_peer]),
         options(7),
         now,
-    )
-    .unwrap();
+    );
     assert_eq!(
         a.unresolved_peers(),
         vec![(
             b_key.public_key(),
-            Endpoint::Host {
-                host: "b.example".into(),
-                port: 51820
-            }
+            "b.example:51820".parse::<Endpoint>().unwrap()
         )]
     );
     let mut net = NetSink::default();
@@ -410,9 +400,10 @@ fn a_host_name_peer_waits_for_its_resolution_then_connects() {
     assert_eq!(Msg::of(&net.sent[0].1), Msg::Initiation);
     assert!(a.unresolved_peers().is_empty());
     assert_eq!(
-        a.config().peers[0].resolved_endpoint,
-        Some(B_ADDR),
-        "the config remembers the answer"
+        a.configured_endpoint(&b_key.public_key())
+            .map(ToString::to_string),
+        Some("b.example:51820".into()),
+        "the host name stays for the next resolution"
     );
     assert_eq!(
         std::iter::from_fn(|| a.poll_event()).collect::<Vec<_>>(),

@@ -26,7 +26,7 @@ use crate::io::udp::UdpIo;
 use crate::node::{Node, NodeOptions};
 use event_loop::{Command, EventLoop};
 
-use crate::config::{ConfigError, PublicKey, TunnelConfig};
+use crate::config::{PublicKey, TunnelConfig};
 pub use crate::node::{DropStats, PeerStats};
 
 /// Called with the UDP socket's fd after it is created and before its first
@@ -131,9 +131,6 @@ pub struct TunnelStats {
 /// Why a tunnel operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    /// The config is unusable.
-    #[error("invalid config: {0}")]
-    Config(#[from] ConfigError),
     /// The socket protector returned false or failed.
     #[error("the UDP socket could not be protected from the tunnel")]
     ProtectFailed,
@@ -194,15 +191,14 @@ impl Tunnel {
     /// endpoint until then.
     ///
     /// # Errors
-    /// Config, resolve, socket or protect failures; nothing keeps running then.
+    /// Socket or protect failures; nothing keeps running then.
     pub fn start(
         config: TunnelConfig,
         tun: OwnedFd,
         options: TunnelOptions,
     ) -> Result<Tunnel, RuntimeError> {
-        config.validate()?;
         let max_packet = usize::from(config.effective_mtu());
-        let listen_port = config.listen_port.unwrap_or(0);
+        let listen_port = config.listen_port().map_or(0, std::num::NonZeroU16::get);
 
         crate::io::tun::set_nonblocking(tun.as_fd())
             .map_err(io_error("setting the TUN fd non-blocking"))?;
@@ -235,7 +231,7 @@ impl Tunnel {
                 max_packet,
             },
             Instant::now(),
-        )?;
+        );
         let gso = GsoQueue::with_capacity(budget::gso_queue_bytes(max_packet));
 
         let (pool_tx, pool_rx) = std::sync::mpsc::sync_channel(budget::TUN_BATCHES);
@@ -334,9 +330,8 @@ impl Tunnel {
     /// Like [`Tunnel::start`], never waits for DNS.
     ///
     /// # Errors
-    /// Invalid config, or a stopped tunnel.
+    /// A stopped tunnel.
     pub fn update_config(&self, config: TunnelConfig) -> Result<(), RuntimeError> {
-        config.validate()?;
         self.request(|reply| Command::UpdateConfig(config, reply))?
     }
 

@@ -174,16 +174,22 @@ pub fn interface_settings(
         return Err(SettingsError::DefaultMtu(options.default_mtu));
     }
     let allowed: Vec<IpNet> = config
-        .peers
+        .peers()
         .iter()
         .flat_map(|p| p.allowed_ips.iter().copied())
         .collect();
     Ok(InterfaceSettings {
-        mtu: config.mtu.unwrap_or(options.default_mtu),
-        ipv4: family_settings(Family::V4, &config.addresses, &allowed, options),
-        ipv6: family_settings(Family::V6, &config.addresses, &allowed, options),
-        dns_servers: config.dns.clone(),
-        dns_search_domains: config.dns_search.clone(),
+        mtu: config
+            .mtu()
+            .map_or(options.default_mtu, crate::config::Mtu::get),
+        ipv4: family_settings(Family::V4, config.addresses(), &allowed, options),
+        ipv6: family_settings(Family::V6, config.addresses(), &allowed, options),
+        dns_servers: config.dns().to_vec(),
+        dns_search_domains: config
+            .dns_search()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     })
 }
 

@@ -2,40 +2,38 @@
 //! (`tests/common`) through `#[path]`: the config types come from `super`.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU16;
 
-use super::{Endpoint, PeerConfig, PrivateKey, PublicKey, TunnelConfig};
+use super::{Endpoint, Mtu, PeerConfig, PrivateKey, PublicKey, TunnelConfig};
 
 /// A tunnel config: `private_key`, interface `addresses` (prefixes such as
 /// `"10.0.0.1/24"`), an optional MTU and `peers`; no listen port, no DNS.
-/// Not validated, so a test can build an invalid one on purpose.
 ///
 /// # Panics
-/// On an address that is not a prefix.
+/// On an address that is not a prefix, an MTU out of range, or peers that
+/// [`TunnelConfig::new`] refuses (a repeated or own key).
 pub fn tunnel_config(
     private_key: PrivateKey,
     addresses: &[&str],
     mtu: Option<u16>,
     peers: Vec<PeerConfig>,
 ) -> TunnelConfig {
-    TunnelConfig {
-        private_key,
-        listen_port: None,
-        mtu,
-        addresses: addresses
-            .iter()
-            .map(|a| a.parse().expect("address prefix"))
-            .collect(),
-        dns: vec![],
-        dns_search: vec![],
-        peers,
-    }
+    TunnelConfig::new(private_key, peers)
+        .expect("valid test peers")
+        .with_mtu(mtu.map(|m| Mtu::try_from(m).expect("MTU in range")))
+        .with_addresses(
+            addresses
+                .iter()
+                .map(|a| a.parse().expect("address prefix"))
+                .collect(),
+        )
 }
 
 /// A peer with `allowed_ips` (prefixes such as `"10.0.0.2/32"`), an optional
-/// endpoint and persistent keepalive (seconds), and no preshared key.
+/// endpoint and persistent keepalive (seconds, 0 for none), and no preshared key.
 ///
 /// # Panics
-/// On an allowed IP that is not a prefix.
+/// On an allowed IP that is not a prefix or an endpoint with port 0.
 pub fn peer_config(
     public_key: PublicKey,
     allowed_ips: &[&str],
@@ -43,14 +41,12 @@ pub fn peer_config(
     persistent_keepalive: Option<u16>,
 ) -> PeerConfig {
     PeerConfig {
-        public_key,
-        preshared_key: None,
-        endpoint: endpoint.map(Endpoint::Addr),
+        endpoint: endpoint.map(|e| Endpoint::try_from(e).expect("endpoint with a port")),
         allowed_ips: allowed_ips
             .iter()
             .map(|a| a.parse().expect("allowed IP prefix"))
             .collect(),
-        persistent_keepalive,
-        resolved_endpoint: None,
+        persistent_keepalive: persistent_keepalive.and_then(NonZeroU16::new),
+        ..PeerConfig::new(public_key)
     }
 }

@@ -21,7 +21,7 @@
 //! [`Node`]: crate::node::Node
 
 #[allow(unused_imports)] // names for `config.rs`, which the integration tests share
-use crate::config::{Endpoint, PeerConfig, PrivateKey, PublicKey, TunnelConfig};
+use crate::config::{Endpoint, Mtu, PeerConfig, PrivateKey, PublicKey, TunnelConfig};
 
 pub mod config;
 pub mod packet;

@@ -283,8 +283,7 @@ impl Sim {
             ),
             options(0x00a0_0000),
             start,
-        )
-        .expect("A's config");
+        );
         let b = Node::new(
             tunnel_config(
                 b_key,
@@ -299,8 +298,7 @@ impl Sim {
             ),
             options(0x00b0_0000),
             start,
-        )
-        .expect("B's config");
+        );
         Sim::new(a, a_key, b, b_key, start)
     }
 

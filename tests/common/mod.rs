@@ -9,7 +9,7 @@ use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
 #[allow(unused_imports)] // names for `config.rs`
-use ferrotun::config::{Endpoint, PeerConfig, PrivateKey, PublicKey, TunnelConfig};
+use ferrotun::config::{Endpoint, Mtu, PeerConfig, PrivateKey, PublicKey, TunnelConfig};
 use ferrotun::runtime::{Tunnel, TunnelEvent, TunnelOptions, TunnelStats};
 
 #[path = "../../src/testing/config.rs"]
