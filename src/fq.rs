@@ -510,37 +510,18 @@ fn set_ce(packet: &mut [u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
+    use crate::testing::packet::checksum;
 
     const MTU: usize = 1420;
 
     /// An IPv4 UDP packet of `len` bytes from port `sport` with ECN bits `ecn`
     /// and a valid header checksum.
     fn udp4(sport: u16, len: usize, ecn: u8) -> Vec<u8> {
-        let mut p = vec![0u8; len];
-        p[0] = 0x45;
-        p[1] = ecn;
-        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-        p[8] = 64;
-        p[9] = 17;
-        p[12..16].copy_from_slice(&[10, 0, 0, 1]);
-        p[16..20].copy_from_slice(&[10, 0, 0, 2]);
-        p[20..22].copy_from_slice(&sport.to_be_bytes());
-        p[22..24].copy_from_slice(&5000u16.to_be_bytes());
-        let sum = header_sum(&p[..20]);
-        p[10..12].copy_from_slice(&(!sum).to_be_bytes());
-        p
-    }
-
-    fn header_sum(h: &[u8]) -> u16 {
-        let mut sum: u32 = h
-            .chunks(2)
-            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-            .sum();
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        sum as u16
+        let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        crate::testing::packet::ipv4_udp(src, dst, sport, ecn, 0, len)
     }
 
     fn queue(capacity: usize, seed: u64) -> FairQueue {
@@ -696,7 +677,7 @@ mod tests {
             let now = t0 + ms(20 + i);
             let p = q.dequeue(now).unwrap();
             if p[1] & 0b11 == 0b11 {
-                assert_eq!(header_sum(&p[..20]), 0xffff, "checksum still valid");
+                assert_eq!(checksum(&p[..20]), 0, "checksum still valid");
                 marked = Some(i);
                 break;
             }

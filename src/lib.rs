@@ -12,7 +12,8 @@
 //! batches) and [`fq`] (flow-fair queueing with CoDel) are pure data structures.
 //! IO lives in [`io`] (TUN fd, UDP socket, endpoint resolution), [`runtime`] wires the pieces into
 //! threads and an event loop, [`platform`] holds OS specifics and [`ffi`] is
-//! the UniFFI surface for Kotlin and Swift.
+//! the UniFFI surface for Kotlin and Swift. `testing` (tests and the `testing`
+//! feature only) simulates two nodes over a link with a clock that jumps.
 
 pub mod batch;
 pub mod config;
@@ -24,5 +25,7 @@ pub mod node;
 pub mod platform;
 pub mod runtime;
 pub mod settings;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 uniffi::setup_scaffolding!();

@@ -6,7 +6,7 @@
 mod common;
 
 use std::os::fd::OwnedFd;
-use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -147,8 +147,8 @@ fn end_of_file_on_a_raw_stream_stops_the_tunnel() {
 #[test]
 fn an_empty_datagram_on_a_socketpair_is_dropped_and_counted_not_end_of_file() {
     for framing in [TunFraming::Raw, TunFraming::AppleUtun] {
-        let (ours, app) = UnixDatagram::pair().unwrap();
-        let tunnel = start(OwnedFd::from(ours), framing);
+        let (ours, app) = tun_socketpair();
+        let tunnel = start(ours, framing);
         app.send(&[]).unwrap();
         wait_for_stats(&tunnel, "the empty datagram counted", |s| {
             s.drops.malformed_ip == 1
@@ -166,8 +166,8 @@ fn an_empty_datagram_on_a_socketpair_is_dropped_and_counted_not_end_of_file() {
 
 #[test]
 fn a_packet_larger_than_the_mtu_is_dropped_and_counted_whole() {
-    let (ours, app) = UnixDatagram::pair().unwrap();
-    let tunnel = start(OwnedFd::from(ours), TunFraming::Raw);
+    let (ours, app) = tun_socketpair();
+    let tunnel = start(ours, TunFraming::Raw);
     // The TUN's MTU may be larger than the config's: the packet must not be
     // cut to the buffer and passed on.
     app.send(&ipv4_packet(A_V4, B_V4, 1, 1500)).unwrap();

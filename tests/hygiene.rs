@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{minimal_config, tun};
+use common::{minimal_config, tun_socketpair};
 use ferrotun::runtime::{Tunnel, TunnelOptions};
 
 fn open_fds() -> usize {
@@ -17,13 +17,13 @@ fn threads() -> usize {
 #[test]
 fn starting_and_stopping_many_tunnels_leaks_no_fds_or_threads() {
     // Warm up once so lazily created process-wide resources exist before counting.
-    let (fd, _app) = tun();
+    let (fd, _app) = tun_socketpair();
     Tunnel::start(minimal_config(), fd, TunnelOptions::default())
         .unwrap()
         .stop();
     let (fds, tasks) = (open_fds(), threads());
     for _ in 0..50 {
-        let (fd, app) = tun();
+        let (fd, app) = tun_socketpair();
         let tunnel = Tunnel::start(minimal_config(), fd, TunnelOptions::default()).unwrap();
         assert!(tunnel.listen_port() > 0);
         tunnel.stop();

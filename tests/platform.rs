@@ -13,17 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferrotun::config::{Endpoint, PeerConfig, PrivateKey, TunnelConfig};
+use ferrotun::config::{PeerConfig, PrivateKey};
 use ferrotun::io::resolve::Resolver;
 use ferrotun::runtime::{RuntimeError, Tunnel, TunnelEvent, TunnelOptions};
-
-fn app_socketpair() -> (OwnedFd, UnixDatagram) {
-    let (tunnel_end, app_end) = UnixDatagram::pair().unwrap();
-    app_end
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    (OwnedFd::from(tunnel_end), app_end)
-}
 
 #[test]
 fn swapping_the_tun_fd_mid_traffic_keeps_the_session_and_every_packet() {
@@ -41,7 +33,7 @@ fn swapping_the_tun_fd_mid_traffic_keeps_the_session_and_every_packet() {
     for p in &queued {
         pair.a.app.send(p).unwrap();
     }
-    let (new_fd, new_app) = app_socketpair();
+    let (new_fd, new_app) = tun_socketpair();
     pair.a.tunnel.swap_tun(new_fd).unwrap();
     let after: Vec<Vec<u8>> = (101..=200)
         .map(|i| packet_for(i, 500, i % 2 == 0, true))
@@ -110,7 +102,7 @@ fn repeated_swaps_under_traffic_lose_nothing() {
     let mut pair = Pair::start();
     pair.handshake();
     for round in 0..10u32 {
-        let (new_fd, new_app) = app_socketpair();
+        let (new_fd, new_app) = tun_socketpair();
         // Replies in flight towards A while its TUN moves.
         let replies: Vec<Vec<u8>> = (0..20)
             .map(|i| packet_for(round * 100 + i, 300, false, false))
@@ -159,7 +151,7 @@ fn a_swap_to_an_unusable_fd_is_refused_and_the_old_fd_stays() {
 fn a_stopped_tunnel_refuses_a_swap_and_closes_the_fd() {
     let pair = Pair::start();
     pair.a.tunnel.stop();
-    let (fd, app) = app_socketpair();
+    let (fd, app) = tun_socketpair();
     assert!(matches!(
         pair.a.tunnel.swap_tun(fd),
         Err(RuntimeError::Stopped)
@@ -219,24 +211,11 @@ enum Initially {
 fn named_pair(resolver: Arc<dyn Resolver>, initially: Initially) -> NamedPair {
     let key_a = PrivateKey::generate();
     let key_b = PrivateKey::generate();
-    let peer = |key: &PrivateKey, allowed: &[&str]| PeerConfig {
-        public_key: key.public_key(),
-        preshared_key: None,
-        endpoint: None,
-        allowed_ips: allowed.iter().map(|a| net(a)).collect(),
-        persistent_keepalive: None,
-        resolved_endpoint: None,
-    };
-    let config = |key: PrivateKey, peer: PeerConfig| TunnelConfig {
-        private_key: key,
-        listen_port: None,
-        mtu: Some(MTU as u16),
-        addresses: vec![],
-        dns: vec![],
-        dns_search: vec![],
-        peers: vec![peer],
-    };
-    let (fd_b, b_app) = app_socketpair();
+    let peer =
+        |key: &PrivateKey, allowed: &[&str]| peer_config(key.public_key(), allowed, None, None);
+    let config =
+        |key: PrivateKey, peer: PeerConfig| tunnel_config(key, &[], Some(MTU as u16), vec![peer]);
+    let (fd_b, b_app) = tun_socketpair();
     let b = Tunnel::start(
         config(key_b, peer(&key_a, &["10.99.0.1/32", "fd00:99::1/128"])),
         fd_b,
@@ -246,16 +225,13 @@ fn named_pair(resolver: Arc<dyn Resolver>, initially: Initially) -> NamedPair {
     let b_addr = SocketAddr::from(([127, 0, 0, 1], b.listen_port()));
 
     let mut to_b = peer(&key_b, &["10.99.0.2/32", "fd00:99::2/128"]);
-    to_b.endpoint = Some(Endpoint::Host {
-        host: "b.ferrotun.test".into(),
-        port: 51820,
-    });
+    to_b.endpoint = Some("b.ferrotun.test:51820".parse().unwrap());
     to_b.resolved_endpoint = match initially {
         Initially::Unresolved => None,
         Initially::ResolvedToB => Some(b_addr),
         Initially::ResolvedTo(addr) => Some(addr),
     };
-    let (fd_a, a_app) = app_socketpair();
+    let (fd_a, a_app) = tun_socketpair();
     let a = Tunnel::start(
         config(key_a, to_b),
         fd_a,

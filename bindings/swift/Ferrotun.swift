@@ -661,6 +661,34 @@ fileprivate struct FfiConverterTimestamp: FfiConverterRustBuffer {
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDuration: FfiConverterRustBuffer {
+    typealias SwiftType = TimeInterval
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TimeInterval {
+        let seconds: UInt64 = try readInt(&buf)
+        let nanoseconds: UInt32 = try readInt(&buf)
+        return Double(seconds) + (Double(nanoseconds) / 1.0e9)
+    }
+
+    public static func write(_ value: TimeInterval, into buf: inout [UInt8]) {
+        if value.rounded(.down) > Double(Int64.max) {
+            fatalError("Duration overflow, exceeds max bounds supported by Uniffi")
+        }
+
+        if value < 0 {
+            fatalError("Invalid duration, must be non-negative")
+        }
+
+        let seconds = UInt64(value)
+        let nanoseconds = UInt32((value - Double(seconds)) * 1.0e9)
+        writeInt(&buf, seconds)
+        writeInt(&buf, nanoseconds)
+    }
+}
+
 
 
 
@@ -1230,17 +1258,17 @@ public func FfiConverterTypeTunnel_lower(_ value: Tunnel) -> UInt64 {
 
 
 /**
- * Packets dropped, by reason.
+ * Packets dropped, by reason. Exported to Kotlin and Swift as it is.
  */
 public struct DropStats: Equatable, Hashable {
     /**
      * IP packets from the TUN that were not IPv4/IPv6 or were truncated,
-     * and empty datagrams.
+     * and empty datagrams on a socketpair TUN.
      */
     public var malformedIp: UInt64
     /**
      * IP packets from the TUN larger than the config's MTU (the interface's
-     * MTU is set larger), dropped whole.
+     * MTU is set larger), dropped whole rather than cut.
      */
     public var oversizedTunPacket: UInt64
     /**
@@ -1272,8 +1300,8 @@ public struct DropStats: Equatable, Hashable {
      */
     public var udpSend: UInt64
     /**
-     * IP packets the tunnel's flow queue dropped under load (CoDel's
-     * congestion signal, or the fattest flow's oldest when full).
+     * IP packets the tunnel's flow queue dropped under load: CoDel's
+     * congestion signal, or the fattest flow's oldest when the queue was full.
      */
     public var queue: UInt64
 
@@ -1282,11 +1310,11 @@ public struct DropStats: Equatable, Hashable {
     public init(
         /**
          * IP packets from the TUN that were not IPv4/IPv6 or were truncated,
-         * and empty datagrams.
+         * and empty datagrams on a socketpair TUN.
          */malformedIp: UInt64, 
         /**
          * IP packets from the TUN larger than the config's MTU (the interface's
-         * MTU is set larger), dropped whole.
+         * MTU is set larger), dropped whole rather than cut.
          */oversizedTunPacket: UInt64, 
         /**
          * IP packets for a destination no peer's allowed IPs cover.
@@ -1310,8 +1338,8 @@ public struct DropStats: Equatable, Hashable {
          * Datagrams that could not be sent.
          */udpSend: UInt64, 
         /**
-         * IP packets the tunnel's flow queue dropped under load (CoDel's
-         * congestion signal, or the fattest flow's oldest when full).
+         * IP packets the tunnel's flow queue dropped under load: CoDel's
+         * congestion signal, or the fattest flow's oldest when the queue was full.
          */queue: UInt64) {
         self.malformedIp = malformedIp
         self.oversizedTunPacket = oversizedTunPacket
@@ -1398,14 +1426,15 @@ public struct FamilySettings: Equatable, Hashable {
      */
     public var mode: FamilyMode
     /**
-     * Interface addresses, in config order, host bits kept.
+     * Interface addresses, in config order, host bits kept (possibly a placeholder).
      */
-    public var addresses: [IpPrefix]
+    public var addresses: [IpNet]
     /**
      * Routes into the tunnel: network addresses (host bits cleared, as
-     * `VpnService.Builder.addRoute` requires), overlaps merged, sorted.
+     * `VpnService.Builder.addRoute` requires), overlaps and adjacent
+     * prefixes merged, sorted.
      */
-    public var routes: [IpPrefix]
+    public var routes: [IpNet]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1414,12 +1443,13 @@ public struct FamilySettings: Equatable, Hashable {
          * How the family is handled.
          */mode: FamilyMode, 
         /**
-         * Interface addresses, in config order, host bits kept.
-         */addresses: [IpPrefix], 
+         * Interface addresses, in config order, host bits kept (possibly a placeholder).
+         */addresses: [IpNet], 
         /**
          * Routes into the tunnel: network addresses (host bits cleared, as
-         * `VpnService.Builder.addRoute` requires), overlaps merged, sorted.
-         */routes: [IpPrefix]) {
+         * `VpnService.Builder.addRoute` requires), overlaps and adjacent
+         * prefixes merged, sorted.
+         */routes: [IpNet]) {
         self.mode = mode
         self.addresses = addresses
         self.routes = routes
@@ -1442,15 +1472,15 @@ public struct FfiConverterTypeFamilySettings: FfiConverterRustBuffer {
         return
             try FamilySettings(
                 mode: FfiConverterTypeFamilyMode.read(from: &buf), 
-                addresses: FfiConverterSequenceTypeIpPrefix.read(from: &buf), 
-                routes: FfiConverterSequenceTypeIpPrefix.read(from: &buf)
+                addresses: FfiConverterSequenceTypeIpNet.read(from: &buf), 
+                routes: FfiConverterSequenceTypeIpNet.read(from: &buf)
         )
     }
 
     public static func write(_ value: FamilySettings, into buf: inout [UInt8]) {
         FfiConverterTypeFamilyMode.write(value.mode, into: &buf)
-        FfiConverterSequenceTypeIpPrefix.write(value.addresses, into: &buf)
-        FfiConverterSequenceTypeIpPrefix.write(value.routes, into: &buf)
+        FfiConverterSequenceTypeIpNet.write(value.addresses, into: &buf)
+        FfiConverterSequenceTypeIpNet.write(value.routes, into: &buf)
     }
 }
 
@@ -1489,7 +1519,7 @@ public struct InterfaceSettings: Equatable, Hashable {
     /**
      * DNS servers, in config order.
      */
-    public var dnsServers: [String]
+    public var dnsServers: [IpAddr]
     /**
      * DNS search domains, in config order.
      */
@@ -1509,7 +1539,7 @@ public struct InterfaceSettings: Equatable, Hashable {
          */ipv6: FamilySettings, 
         /**
          * DNS servers, in config order.
-         */dnsServers: [String], 
+         */dnsServers: [IpAddr], 
         /**
          * DNS search domains, in config order.
          */dnsSearchDomains: [String]) {
@@ -1539,7 +1569,7 @@ public struct FfiConverterTypeInterfaceSettings: FfiConverterRustBuffer {
                 mtu: FfiConverterUInt16.read(from: &buf), 
                 ipv4: FfiConverterTypeFamilySettings.read(from: &buf), 
                 ipv6: FfiConverterTypeFamilySettings.read(from: &buf), 
-                dnsServers: FfiConverterSequenceString.read(from: &buf), 
+                dnsServers: FfiConverterSequenceTypeIpAddr.read(from: &buf), 
                 dnsSearchDomains: FfiConverterSequenceString.read(from: &buf)
         )
     }
@@ -1548,7 +1578,7 @@ public struct FfiConverterTypeInterfaceSettings: FfiConverterRustBuffer {
         FfiConverterUInt16.write(value.mtu, into: &buf)
         FfiConverterTypeFamilySettings.write(value.ipv4, into: &buf)
         FfiConverterTypeFamilySettings.write(value.ipv6, into: &buf)
-        FfiConverterSequenceString.write(value.dnsServers, into: &buf)
+        FfiConverterSequenceTypeIpAddr.write(value.dnsServers, into: &buf)
         FfiConverterSequenceString.write(value.dnsSearchDomains, into: &buf)
     }
 }
@@ -1570,7 +1600,7 @@ public func FfiConverterTypeInterfaceSettings_lower(_ value: InterfaceSettings) 
 
 
 /**
- * An IP prefix.
+ * An IP prefix: an interface address with its prefix length, or a route.
  */
 public struct IpPrefix: Equatable, Hashable {
     /**
@@ -1584,6 +1614,7 @@ public struct IpPrefix: Equatable, Hashable {
     /**
      * For IPv4, the prefix as a dotted subnet mask (`"255.255.255.0"`),
      * which `NEIPv4Settings` and `NEIPv4Route` want; `null` for IPv6.
+     * Ignored when a prefix is handed in.
      */
     public var subnetMask: String?
 
@@ -1599,6 +1630,7 @@ public struct IpPrefix: Equatable, Hashable {
         /**
          * For IPv4, the prefix as a dotted subnet mask (`"255.255.255.0"`),
          * which `NEIPv4Settings` and `NEIPv4Route` want; `null` for IPv6.
+         * Ignored when a prefix is handed in.
          */subnetMask: String?) {
         self.address = address
         self.prefixLen = prefixLen
@@ -1770,17 +1802,17 @@ public func FfiConverterTypePeerConfig_lower(_ value: PeerConfig) -> RustBuffer 
 
 
 /**
- * Counters for one peer.
+ * Counters for one peer. Exported to Kotlin and Swift as it is.
  */
 public struct PeerStats: Equatable, Hashable {
     /**
-     * The peer's public key, base64.
+     * The peer's public key (base64 in Kotlin and Swift).
      */
-    public var publicKey: String
+    public var publicKey: PublicKey
     /**
      * Where its packets currently go, `address:port`.
      */
-    public var endpoint: String?
+    public var endpoint: SocketAddr?
     /**
      * Bytes of IP packets sent to the peer (before encryption).
      */
@@ -1806,11 +1838,11 @@ public struct PeerStats: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
-         * The peer's public key, base64.
-         */publicKey: String, 
+         * The peer's public key (base64 in Kotlin and Swift).
+         */publicKey: PublicKey, 
         /**
          * Where its packets currently go, `address:port`.
-         */endpoint: String?, 
+         */endpoint: SocketAddr?, 
         /**
          * Bytes of IP packets sent to the peer (before encryption).
          */txBytes: UInt64, 
@@ -1851,8 +1883,8 @@ public struct FfiConverterTypePeerStats: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PeerStats {
         return
             try PeerStats(
-                publicKey: FfiConverterString.read(from: &buf), 
-                endpoint: FfiConverterOptionString.read(from: &buf), 
+                publicKey: FfiConverterTypePublicKey.read(from: &buf), 
+                endpoint: FfiConverterOptionTypeSocketAddr.read(from: &buf), 
                 txBytes: FfiConverterUInt64.read(from: &buf), 
                 rxBytes: FfiConverterUInt64.read(from: &buf), 
                 txPackets: FfiConverterUInt64.read(from: &buf), 
@@ -1862,8 +1894,8 @@ public struct FfiConverterTypePeerStats: FfiConverterRustBuffer {
     }
 
     public static func write(_ value: PeerStats, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.publicKey, into: &buf)
-        FfiConverterOptionString.write(value.endpoint, into: &buf)
+        FfiConverterTypePublicKey.write(value.publicKey, into: &buf)
+        FfiConverterOptionTypeSocketAddr.write(value.endpoint, into: &buf)
         FfiConverterUInt64.write(value.txBytes, into: &buf)
         FfiConverterUInt64.write(value.rxBytes, into: &buf)
         FfiConverterUInt64.write(value.txPackets, into: &buf)
@@ -1889,9 +1921,9 @@ public func FfiConverterTypePeerStats_lower(_ value: PeerStats) -> RustBuffer {
 
 
 /**
- * The platform differences of [`interface_settings`]. Start from
- * [`android_settings_options`] or [`apple_settings_options`] and change
- * `unrouted_family` as the app's "block untunneled traffic" setting says.
+ * The platform differences of [`interface_settings`], as explicit options.
+ * Apps start from `androidSettingsOptions()` or `appleSettingsOptions()` and
+ * change `unroutedFamily` as their "block untunneled traffic" setting says.
  */
 public struct SettingsOptions: Equatable, Hashable {
     /**
@@ -1899,17 +1931,21 @@ public struct SettingsOptions: Equatable, Hashable {
      */
     public var unroutedFamily: UnroutedFamily
     /**
-     * The OS blocks a family with no address and no route by itself (Android).
-     * When false (Apple) a blocked family gets a default route into the tunnel.
+     * The OS itself blocks a family for which the interface has neither an
+     * address nor a route (Android `VpnService`). When false (Apple), a
+     * blocked family needs a default route into the tunnel, where no peer
+     * takes it and the core drops it.
      */
     public var osBlocksUnconfiguredFamily: Bool
     /**
-     * A family with routes needs an interface address (Apple); one without
-     * gets the placeholder `192.0.0.8/32` or `fd66:7274:756e::1/128` (clamped).
+     * Every family that carries routes needs an interface address (Apple's
+     * `NEIPv4Settings`/`NEIPv6Settings`); a family without one gets the
+     * placeholder `192.0.0.8/32` or `fd66:7274:756e::1/128` (clamped).
      */
     public var requiresAddressPerFamily: Bool
     /**
-     * IPv6 interface prefixes longer than this are shortened to it (Apple: 120; Android: 128).
+     * IPv6 interface addresses with a longer prefix are shortened to this
+     * length (Apple: 120; 128 leaves them alone).
      */
     public var ipv6MaxPrefixLen: UInt8
     /**
@@ -1924,15 +1960,19 @@ public struct SettingsOptions: Equatable, Hashable {
          * What happens to a family that no peer routes.
          */unroutedFamily: UnroutedFamily, 
         /**
-         * The OS blocks a family with no address and no route by itself (Android).
-         * When false (Apple) a blocked family gets a default route into the tunnel.
+         * The OS itself blocks a family for which the interface has neither an
+         * address nor a route (Android `VpnService`). When false (Apple), a
+         * blocked family needs a default route into the tunnel, where no peer
+         * takes it and the core drops it.
          */osBlocksUnconfiguredFamily: Bool, 
         /**
-         * A family with routes needs an interface address (Apple); one without
-         * gets the placeholder `192.0.0.8/32` or `fd66:7274:756e::1/128` (clamped).
+         * Every family that carries routes needs an interface address (Apple's
+         * `NEIPv4Settings`/`NEIPv6Settings`); a family without one gets the
+         * placeholder `192.0.0.8/32` or `fd66:7274:756e::1/128` (clamped).
          */requiresAddressPerFamily: Bool, 
         /**
-         * IPv6 interface prefixes longer than this are shortened to it (Apple: 120; Android: 128).
+         * IPv6 interface addresses with a longer prefix are shortened to this
+         * length (Apple: 120; 128 leaves them alone).
          */ipv6MaxPrefixLen: UInt8, 
         /**
          * MTU when the config has none (1280 on phones, as WireGuard's mobile apps use).
@@ -2116,7 +2156,7 @@ public func FfiConverterTypeTunnelConfig_lower(_ value: TunnelConfig) -> RustBuf
 
 
 /**
- * Counters for the whole tunnel plus each peer.
+ * Counters for the whole tunnel plus each peer. Exported as it is.
  */
 public struct TunnelStats: Equatable, Hashable {
     /**
@@ -2261,19 +2301,19 @@ public func FfiConverterTypeTunnelStats_lower(_ value: TunnelStats) -> RustBuffe
 public enum FamilyMode: Equatable, Hashable {
     
     /**
-     * Some peer routes this family: add its addresses and routes.
+     * Some peer routes this family: its routes go into the tunnel.
      */
     case routed
     /**
-     * No peer routes it; left to the device's other networks. Android: add
-     * the addresses and call `allowFamily`. Apple: settings for the family
-     * only if it has addresses, with no routes.
+     * No peer routes it and it is left to the device's other networks.
+     * Android: add the addresses and call `allowFamily`. Apple: settings for
+     * the family only if it has addresses, with no routes.
      */
     case leftToSystem
     /**
-     * No peer routes it; its traffic is dropped. Add the addresses and routes
-     * as given: either none (the OS blocks the family) or a default route
-     * into the tunnel, where the core drops it.
+     * No peer routes it and its traffic must not leave the device outside
+     * the tunnel: either the OS blocks it (no address, no route) or a
+     * default route sends it into the tunnel, where it is dropped.
      */
     case blocked
 
@@ -2777,11 +2817,13 @@ public func FfiConverterTypeProtectError_lower(_ value: ProtectError) -> RustBuf
 public enum TunFraming: Equatable, Hashable {
     
     /**
-     * One raw IP packet per read/write: Android `VpnService`, Linux TUN, socketpairs.
+     * One raw IP packet per read/write: Android `VpnService`, Linux TUN
+     * (`IFF_TUN|IFF_NO_PI`), socketpairs.
      */
     case raw
     /**
-     * Apple utun (the fd behind `NEPacketTunnelFlow`): a 4-byte address-family header per packet.
+     * Apple utun (the fd behind `NEPacketTunnelFlow`): each packet is
+     * preceded by a 4-byte address-family header.
      */
     case appleUtun
 
@@ -2846,13 +2888,14 @@ public func FfiConverterTypeTunFraming_lower(_ value: TunFraming) -> RustBuffer 
 
 
 /**
- * Something the app may want to show or react to, from [`Tunnel::next_event`].
+ * Something the app may want to show or react to (Kotlin/Swift:
+ * `Tunnel.nextEvent`). Exported as it is; keys are base64 text there.
  */
 
 public enum TunnelEvent: Equatable, Hashable {
     
     /**
-     * The tunnel is running and its UDP socket is bound.
+     * The event loop is running and the UDP socket is bound.
      */
     case started(
         /**
@@ -2860,47 +2903,48 @@ public enum TunnelEvent: Equatable, Hashable {
          */listenPort: UInt16
     )
     /**
-     * A handshake with a peer completed (the first one and every rekey).
+     * A handshake with a peer completed (first one and every rekey).
      */
     case handshakeCompleted(
         /**
-         * The peer's public key, base64.
-         */publicKey: String
+         * Which peer.
+         */publicKey: PublicKey
     )
     /**
-     * A peer's endpoint was learned or moved (roaming).
+     * A peer's endpoint moved (roaming) or was learned.
      */
     case endpointChanged(
         /**
-         * The peer's public key, base64.
-         */publicKey: String, 
+         * Which peer.
+         */publicKey: PublicKey, 
         /**
          * Its new `address:port`.
-         */endpoint: String
+         */endpoint: SocketAddr
     )
     /**
      * A peer's handshakes have gone unanswered for 15 s (three WireGuard
-     * handshake timeouts): show it as "not reachable". Host-name endpoints
-     * are resolved again in the background. Reported once per outage.
+     * handshake timeouts, `PEER_UNREACHABLE_AFTER`): show it as "not
+     * reachable". Host-name endpoints are resolved again in the background.
+     * Reported once per outage.
      */
     case peerUnreachable(
         /**
-         * The peer's public key, base64.
-         */publicKey: String, 
+         * Which peer.
+         */publicKey: PublicKey, 
         /**
-         * Seconds since the first unanswered handshake initiation.
-         */unansweredSecs: UInt64
+         * How long since the first unanswered handshake initiation.
+         */unansweredFor: TimeInterval
     )
     /**
      * A peer reported unreachable was heard from again.
      */
     case peerReachable(
         /**
-         * The peer's public key, base64.
-         */publicKey: String
+         * Which peer.
+         */publicKey: PublicKey
     )
     /**
-     * The tunnel stopped; `error` says why when nobody asked it to.
+     * The tunnel stopped; `error` says why when it was not asked to.
      */
     case stopped(
         /**
@@ -2931,16 +2975,16 @@ public struct FfiConverterTypeTunnelEvent: FfiConverterRustBuffer {
         case 1: return .started(listenPort: try FfiConverterUInt16.read(from: &buf)
         )
         
-        case 2: return .handshakeCompleted(publicKey: try FfiConverterString.read(from: &buf)
+        case 2: return .handshakeCompleted(publicKey: try FfiConverterTypePublicKey.read(from: &buf)
         )
         
-        case 3: return .endpointChanged(publicKey: try FfiConverterString.read(from: &buf), endpoint: try FfiConverterString.read(from: &buf)
+        case 3: return .endpointChanged(publicKey: try FfiConverterTypePublicKey.read(from: &buf), endpoint: try FfiConverterTypeSocketAddr.read(from: &buf)
         )
         
-        case 4: return .peerUnreachable(publicKey: try FfiConverterString.read(from: &buf), unansweredSecs: try FfiConverterUInt64.read(from: &buf)
+        case 4: return .peerUnreachable(publicKey: try FfiConverterTypePublicKey.read(from: &buf), unansweredFor: try FfiConverterDuration.read(from: &buf)
         )
         
-        case 5: return .peerReachable(publicKey: try FfiConverterString.read(from: &buf)
+        case 5: return .peerReachable(publicKey: try FfiConverterTypePublicKey.read(from: &buf)
         )
         
         case 6: return .stopped(error: try FfiConverterOptionString.read(from: &buf)
@@ -2961,24 +3005,24 @@ public struct FfiConverterTypeTunnelEvent: FfiConverterRustBuffer {
         
         case let .handshakeCompleted(publicKey):
             writeInt(&buf, Int32(2))
-            FfiConverterString.write(publicKey, into: &buf)
+            FfiConverterTypePublicKey.write(publicKey, into: &buf)
             
         
         case let .endpointChanged(publicKey,endpoint):
             writeInt(&buf, Int32(3))
-            FfiConverterString.write(publicKey, into: &buf)
-            FfiConverterString.write(endpoint, into: &buf)
+            FfiConverterTypePublicKey.write(publicKey, into: &buf)
+            FfiConverterTypeSocketAddr.write(endpoint, into: &buf)
             
         
-        case let .peerUnreachable(publicKey,unansweredSecs):
+        case let .peerUnreachable(publicKey,unansweredFor):
             writeInt(&buf, Int32(4))
-            FfiConverterString.write(publicKey, into: &buf)
-            FfiConverterUInt64.write(unansweredSecs, into: &buf)
+            FfiConverterTypePublicKey.write(publicKey, into: &buf)
+            FfiConverterDuration.write(unansweredFor, into: &buf)
             
         
         case let .peerReachable(publicKey):
             writeInt(&buf, Int32(5))
-            FfiConverterString.write(publicKey, into: &buf)
+            FfiConverterTypePublicKey.write(publicKey, into: &buf)
             
         
         case let .stopped(error):
@@ -3007,17 +3051,19 @@ public func FfiConverterTypeTunnelEvent_lower(_ value: TunnelEvent) -> RustBuffe
 
 
 /**
- * What to do with an address family that no peer's `allowedIps` route.
+ * What to do with an address family that no peer routes.
  */
 
 public enum UnroutedFamily: Equatable, Hashable {
     
     /**
-     * Leave it to the device's other networks (Android: `allowFamily`).
+     * The family keeps using the device's other networks (Android:
+     * `allowFamily`; Apple: no routes for it).
      */
     case leaveToSystem
     /**
-     * Drop its traffic while the tunnel is up.
+     * The family's traffic is dropped while the tunnel is up (a kill switch
+     * for the family the config does not cover).
      */
     case block
 
@@ -3227,6 +3273,30 @@ fileprivate struct FfiConverterOptionTypeTunnelEvent: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeSocketAddr: FfiConverterRustBuffer {
+    typealias SwiftType = SocketAddr?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSocketAddr.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSocketAddr.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -3244,31 +3314,6 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeIpPrefix: FfiConverterRustBuffer {
-    typealias SwiftType = [IpPrefix]
-
-    public static func write(_ value: [IpPrefix], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeIpPrefix.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [IpPrefix] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [IpPrefix]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeIpPrefix.read(from: &buf))
         }
         return seq
     }
@@ -3323,6 +3368,228 @@ fileprivate struct FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer {
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeIpAddr: FfiConverterRustBuffer {
+    typealias SwiftType = [IpAddr]
+
+    public static func write(_ value: [IpAddr], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeIpAddr.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [IpAddr] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [IpAddr]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeIpAddr.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeIpNet: FfiConverterRustBuffer {
+    typealias SwiftType = [IpNet]
+
+    public static func write(_ value: [IpNet], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeIpNet.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [IpNet] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [IpNet]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeIpNet.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+
+/**
+ * An IP address: `"10.0.0.1"` or `"fd00::1"`.
+ */
+public typealias IpAddr = String
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIpAddr: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IpAddr {
+        return try FfiConverterString.read(from: &buf)
+    }
+
+    public static func write(_ value: IpAddr, into buf: inout [UInt8]) {
+        return FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> IpAddr {
+        return try FfiConverterString.lift(value)
+    }
+
+    public static func lower(_ value: IpAddr) -> RustBuffer {
+        return FfiConverterString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpAddr_lift(_ value: RustBuffer) throws -> IpAddr {
+    return try FfiConverterTypeIpAddr.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpAddr_lower(_ value: IpAddr) -> RustBuffer {
+    return FfiConverterTypeIpAddr.lower(value)
+}
+
+
+
+/**
+ * An IP prefix (interface address or route), as an [`IpPrefix`] record.
+ */
+public typealias IpNet = IpPrefix
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIpNet: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IpNet {
+        return try FfiConverterTypeIpPrefix.read(from: &buf)
+    }
+
+    public static func write(_ value: IpNet, into buf: inout [UInt8]) {
+        return FfiConverterTypeIpPrefix.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> IpNet {
+        return try FfiConverterTypeIpPrefix_lift(value)
+    }
+
+    public static func lower(_ value: IpNet) -> RustBuffer {
+        return FfiConverterTypeIpPrefix_lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpNet_lift(_ value: RustBuffer) throws -> IpNet {
+    return try FfiConverterTypeIpNet.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpNet_lower(_ value: IpNet) -> RustBuffer {
+    return FfiConverterTypeIpNet.lower(value)
+}
+
+
+
+/**
+ * A WireGuard public key: standard base64 (44 characters), as `wg pubkey` prints it.
+ */
+public typealias PublicKey = String
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePublicKey: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PublicKey {
+        return try FfiConverterString.read(from: &buf)
+    }
+
+    public static func write(_ value: PublicKey, into buf: inout [UInt8]) {
+        return FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> PublicKey {
+        return try FfiConverterString.lift(value)
+    }
+
+    public static func lower(_ value: PublicKey) -> RustBuffer {
+        return FfiConverterString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePublicKey_lift(_ value: RustBuffer) throws -> PublicKey {
+    return try FfiConverterTypePublicKey.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePublicKey_lower(_ value: PublicKey) -> RustBuffer {
+    return FfiConverterTypePublicKey.lower(value)
+}
+
+
+
+/**
+ * An IP address and port: `"192.0.2.1:51820"` or `"[2001:db8::1]:51820"`.
+ */
+public typealias SocketAddr = String
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSocketAddr: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SocketAddr {
+        return try FfiConverterString.read(from: &buf)
+    }
+
+    public static func write(_ value: SocketAddr, into buf: inout [UInt8]) {
+        return FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> SocketAddr {
+        return try FfiConverterString.lift(value)
+    }
+
+    public static func lower(_ value: SocketAddr) -> RustBuffer {
+        return FfiConverterString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSocketAddr_lift(_ value: RustBuffer) throws -> SocketAddr {
+    return try FfiConverterTypeSocketAddr.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSocketAddr_lower(_ value: SocketAddr) -> RustBuffer {
+    return FfiConverterTypeSocketAddr.lower(value)
+}
+
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
 private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
 
@@ -3551,13 +3818,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrotun_checksum_func_to_wg_quick() != 44981) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrotun_checksum_func_android_settings_options() != 14016) {
+    if (uniffi_ferrotun_checksum_func_android_settings_options() != 28471) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrotun_checksum_func_apple_settings_options() != 56556) {
+    if (uniffi_ferrotun_checksum_func_apple_settings_options() != 57064) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrotun_checksum_func_interface_settings() != 35131) {
+    if (uniffi_ferrotun_checksum_func_interface_settings() != 29982) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrotun_checksum_method_socketprotector_protect() != 49772) {
@@ -3569,10 +3836,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrotun_checksum_method_tunnel_network_changed() != 50077) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrotun_checksum_method_tunnel_next_event() != 38229) {
+    if (uniffi_ferrotun_checksum_method_tunnel_next_event() != 15912) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrotun_checksum_method_tunnel_stats() != 32790) {
+    if (uniffi_ferrotun_checksum_method_tunnel_stats() != 63253) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrotun_checksum_method_tunnel_stop() != 10775) {
@@ -3584,7 +3851,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrotun_checksum_method_tunnel_update_config() != 10207) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrotun_checksum_constructor_tunnel_start() != 22358) {
+    if (uniffi_ferrotun_checksum_constructor_tunnel_start() != 24623) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -47,7 +47,7 @@ use blake2::{Blake2s256, Blake2sMac, Digest};
 use ferrotun::config::PublicKey;
 use ferrotun::node::Node;
 
-use crate::pair::{A_ADDR, B_ADDR, Net, Pair, Tun, a_key, b_key, ipv4_packet};
+use crate::pair::{A_ADDR, A_IP, B_ADDR, B_IP, Net, Pair, Tun, a_key, b_key, ipv4_packet};
 use crate::reader::Reader;
 
 /// Addresses a datagram can come from: the two honest peers, attackers, and
@@ -216,8 +216,8 @@ impl World {
             4 => {
                 let tag = input.u8()?;
                 let packet = match target {
-                    Side::A => ipv4_packet([10, 0, 0, 1], [10, 0, 0, 2], tag),
-                    Side::B => ipv4_packet([10, 0, 0, 2], [10, 0, 0, 1], tag),
+                    Side::A => ipv4_packet(A_IP, B_IP, tag.into(), 40),
+                    Side::B => ipv4_packet(B_IP, A_IP, tag.into(), 40),
                 };
                 let mut net = Net::default();
                 let now = self.now;
@@ -227,6 +227,8 @@ impl World {
             5 => self.deliver_in_flight(None),
             6 => self.deliver_in_flight(Some(source)),
             7 => {
+                // The node's clock only: boringtun's (the `testing` feature's
+                // mock clock) stands still, so its own timers never fire here.
                 self.now += Duration::from_millis(8 * u64::from(input.u16()?));
                 for side in [Side::A, Side::B] {
                     let mut net = Net::default();

@@ -191,14 +191,12 @@ impl Builder {
     }
 }
 
-/// The same config with the values wg-quick text cannot tell apart from
-/// unset (a port or keepalive of 0) made unset, and without what wg-quick
-/// text does not carry (a resolved endpoint).
+/// The same config without what wg-quick text does not carry (a resolved
+/// endpoint).
 pub fn normalized(mut config: CoreConfig) -> CoreConfig {
-    config.listen_port = config.listen_port.filter(|&p| p != 0);
-    for peer in &mut config.peers {
-        peer.persistent_keepalive = peer.persistent_keepalive.filter(|&k| k != 0);
-        peer.resolved_endpoint = None;
+    let keys: Vec<_> = config.peers().iter().map(|p| p.public_key).collect();
+    for key in keys {
+        config.set_resolved_endpoint(&key, None);
     }
     config
 }

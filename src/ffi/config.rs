@@ -2,14 +2,16 @@
 //! from [`crate::config`].
 //!
 //! Keys travel as standard base64 strings, prefixes as `"10.0.0.2/32"`,
-//! endpoints as `"host:port"` / `"[v6]:port"`; everything is parsed here into
-//! the checked core types, so a bad string is an error, never a panic.
+//! endpoints as `"host:port"` / `"[v6]:port"`; every field is parsed by the
+//! same checked core types the wg-quick parser uses, so a bad string is an
+//! error naming the field, never a panic.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU16;
 
 use crate::config::quote::shown;
-use crate::config::{self, Endpoint, IpNet, PresharedKey, PrivateKey, PublicKey};
+use crate::config::{self, Endpoint, Mtu, PresharedKey, PrivateKey, PublicKey, parse_prefix};
 
 use super::FerrotunError;
 
@@ -105,150 +107,129 @@ fn invalid(field: impl Into<String>, reason: impl fmt::Display) -> FerrotunError
     }
 }
 
-/// Parses a prefix; a bare address is taken as a host prefix (`/32`, `/128`), as wg-quick does.
-pub(crate) fn parse_prefix(text: &str) -> Result<IpNet, String> {
-    let text = text.trim();
-    if let Ok(net) = text.parse::<IpNet>() {
-        return Ok(net);
-    }
-    text.parse::<IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| format!("`{}` is not an IP prefix like 10.0.0.2/32", shown(text)))
+/// Parses `text` with `parse`; on failure, the field is named and the text
+/// quoted (redacted if it may hold a key).
+fn field<T, E: fmt::Display>(
+    name: impl FnOnce() -> String,
+    text: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, FerrotunError> {
+    parse(text.trim()).map_err(|e| invalid(name(), format!("`{}`: {e}", shown(text))))
 }
 
-/// Parses `"a.b.c.d:port"`, `"[v6]:port"` or `"host:port"`.
-pub(crate) fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
-    let text = text.trim();
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Ok(Endpoint::Addr(addr));
-    }
-    let bad = || {
-        format!(
-            "`{}` is not host:port, a.b.c.d:port or [v6]:port",
-            shown(text)
-        )
-    };
-    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    let valid_host = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
-    if !valid_host {
-        return Err(bad());
-    }
-    Ok(Endpoint::Host {
-        host: host.to_owned(),
-        port,
-    })
+/// A key field; its text is never quoted.
+fn key<K>(
+    name: impl FnOnce() -> String,
+    text: &str,
+    parse: fn(&str) -> Result<K, config::KeyError>,
+) -> Result<K, FerrotunError> {
+    parse(text).map_err(|e| invalid(name(), e))
 }
 
-fn print_endpoint(endpoint: &Endpoint) -> String {
-    match endpoint {
-        Endpoint::Addr(addr) => addr.to_string(),
-        Endpoint::Host { host, port } => format!("{host}:{port}"),
-    }
+fn list<T, E: fmt::Display>(
+    name: impl Fn(usize) -> String,
+    texts: &[String],
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Vec<T>, FerrotunError> {
+    let parse = &parse;
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| field(|| name(i), text, parse))
+        .collect()
 }
 
 impl TryFrom<TunnelConfig> for config::TunnelConfig {
     type Error = FerrotunError;
 
-    /// Parses every string field, then runs [`config::TunnelConfig::validate`].
+    /// Parses every field into the checked core types, then builds the
+    /// config through [`config::TunnelConfig::new`].
     fn try_from(value: TunnelConfig) -> Result<Self, FerrotunError> {
-        let private_key =
-            PrivateKey::from_base64(&value.private_key).map_err(|e| invalid("privateKey", e))?;
-        let addresses = value
-            .addresses
-            .iter()
-            .enumerate()
-            .map(|(i, a)| parse_prefix(a).map_err(|e| invalid(format!("addresses[{i}]"), e)))
-            .collect::<Result<_, _>>()?;
-        let dns = value
-            .dns
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                d.trim().parse::<IpAddr>().map_err(|_| {
-                    invalid(
-                        format!("dns[{i}]"),
-                        format!("`{}` is not an IP address", shown(d)),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        let private_key = key(
+            || "privateKey".into(),
+            &value.private_key,
+            PrivateKey::from_base64,
+        )?;
+        let mtu = value
+            .mtu
+            .map(|mtu| Mtu::try_from(mtu).map_err(|e| invalid("mtu", format!("`{mtu}`: {e}"))))
+            .transpose()?;
+        let addresses = list(
+            |i| format!("addresses[{i}]"),
+            &value.addresses,
+            parse_prefix,
+        )?;
+        let dns = list(
+            |i| format!("dns[{i}]"),
+            &value.dns,
+            |d| d.parse::<IpAddr>().map_err(|_| "not an IP address"),
+        )?;
+        let dns_search = list(|i| format!("dnsSearch[{i}]"), &value.dns_search, str::parse)?;
         let peers = value
             .peers
             .into_iter()
             .enumerate()
             .map(|(i, p)| peer_from_ffi(i, p))
             .collect::<Result<_, _>>()?;
-        let config = config::TunnelConfig {
-            private_key,
-            listen_port: value.listen_port,
-            mtu: value.mtu,
-            addresses,
-            dns,
-            dns_search: value.dns_search,
-            peers,
-        };
-        config.validate()?;
-        Ok(config)
+        Ok(config::TunnelConfig::new(private_key, peers)?
+            .with_listen_port(value.listen_port.and_then(NonZeroU16::new))
+            .with_mtu(mtu)
+            .with_addresses(addresses)
+            .with_dns(dns)
+            .with_dns_search(dns_search))
     }
 }
 
 fn peer_from_ffi(index: usize, peer: PeerConfig) -> Result<config::PeerConfig, FerrotunError> {
-    let field = |name: &str| format!("peers[{index}].{name}");
-    let public_key =
-        PublicKey::from_base64(&peer.public_key).map_err(|e| invalid(field("publicKey"), e))?;
-    let preshared_key = peer
-        .preshared_key
-        .as_deref()
-        .map(PresharedKey::from_base64)
-        .transpose()
-        .map_err(|e| invalid(field("presharedKey"), e))?;
-    let endpoint = peer
-        .endpoint
-        .as_deref()
-        .map(parse_endpoint)
-        .transpose()
-        .map_err(|e| invalid(field("endpoint"), e))?;
-    let resolved_endpoint = peer
-        .resolved_endpoint
-        .as_deref()
-        .map(|text| {
-            text.trim()
-                .parse::<SocketAddr>()
-                .map_err(|_| format!("`{}` is not a.b.c.d:port or [v6]:port", shown(text)))
-        })
-        .transpose()
-        .map_err(|e| invalid(field("resolvedEndpoint"), e))?;
-    let allowed_ips = peer
-        .allowed_ips
-        .iter()
-        .enumerate()
-        .map(|(i, a)| parse_prefix(a).map_err(|e| invalid(field(&format!("allowedIps[{i}]")), e)))
-        .collect::<Result<_, _>>()?;
+    let name = |name: &str| format!("peers[{index}].{name}");
     Ok(config::PeerConfig {
-        public_key,
-        preshared_key,
-        endpoint,
-        allowed_ips,
-        persistent_keepalive: peer.persistent_keepalive,
-        resolved_endpoint,
+        public_key: key(
+            || name("publicKey"),
+            &peer.public_key,
+            PublicKey::from_base64,
+        )?,
+        preshared_key: peer
+            .preshared_key
+            .map(|k| key(|| name("presharedKey"), &k, PresharedKey::from_base64))
+            .transpose()?,
+        endpoint: peer
+            .endpoint
+            .as_deref()
+            .map(|t| field(|| name("endpoint"), t, str::parse::<Endpoint>))
+            .transpose()?,
+        allowed_ips: list(
+            |i| name(&format!("allowedIps[{i}]")),
+            &peer.allowed_ips,
+            parse_prefix,
+        )?,
+        persistent_keepalive: peer.persistent_keepalive.and_then(NonZeroU16::new),
+        resolved_endpoint: peer
+            .resolved_endpoint
+            .as_deref()
+            .map(|t| {
+                field(
+                    || name("resolvedEndpoint"),
+                    t,
+                    |t| {
+                        t.parse::<SocketAddr>()
+                            .map_err(|_| "not a.b.c.d:port or [v6]:port")
+                    },
+                )
+            })
+            .transpose()?,
     })
 }
 
 impl From<&config::TunnelConfig> for TunnelConfig {
     fn from(value: &config::TunnelConfig) -> Self {
         TunnelConfig {
-            private_key: value.private_key.to_base64(),
-            listen_port: value.listen_port,
-            mtu: value.mtu,
-            addresses: value.addresses.iter().map(ToString::to_string).collect(),
-            dns: value.dns.iter().map(ToString::to_string).collect(),
-            dns_search: value.dns_search.clone(),
-            peers: value.peers.iter().map(PeerConfig::from).collect(),
+            private_key: value.private_key().to_base64(),
+            listen_port: value.listen_port().map(NonZeroU16::get),
+            mtu: value.mtu().map(Mtu::get),
+            addresses: strings(value.addresses()),
+            dns: strings(value.dns()),
+            dns_search: strings(value.dns_search()),
+            peers: value.peers().iter().map(PeerConfig::from).collect(),
         }
     }
 }
@@ -258,12 +239,16 @@ impl From<&config::PeerConfig> for PeerConfig {
         PeerConfig {
             public_key: value.public_key.to_base64(),
             preshared_key: value.preshared_key.as_ref().map(PresharedKey::to_base64),
-            endpoint: value.endpoint.as_ref().map(print_endpoint),
-            allowed_ips: value.allowed_ips.iter().map(ToString::to_string).collect(),
-            persistent_keepalive: value.persistent_keepalive,
+            endpoint: value.endpoint.as_ref().map(ToString::to_string),
+            allowed_ips: strings(&value.allowed_ips),
+            persistent_keepalive: value.persistent_keepalive.map(NonZeroU16::get),
             resolved_endpoint: value.resolved_endpoint.map(|a| a.to_string()),
         }
     }
+}
+
+fn strings(items: &[impl ToString]) -> Vec<String> {
+    items.iter().map(ToString::to_string).collect()
 }
 
 #[cfg(test)]
@@ -294,7 +279,7 @@ mod tests {
     fn records_convert_to_core_and_back() {
         let ffi = sample();
         let core = config::TunnelConfig::try_from(ffi.clone()).unwrap();
-        assert_eq!(core.addresses[1].to_string(), "fd00::2/128");
+        assert_eq!(core.addresses()[1].to_string(), "fd00::2/128");
         let back = TunnelConfig::from(&core);
         assert_eq!(back.addresses, ["10.0.0.2/32", "fd00::2/128"]);
         assert_eq!(back.peers, ffi.peers);
@@ -325,7 +310,7 @@ mod tests {
         ffi.peers[0].resolved_endpoint = Some("[64:ff9b::c000:201]:51820".into());
         let core = config::TunnelConfig::try_from(ffi.clone()).unwrap();
         assert_eq!(
-            core.peers[0].initial_endpoint(),
+            core.peers()[0].initial_endpoint(),
             Some("[64:ff9b::c000:201]:51820".parse().unwrap())
         );
         assert_eq!(TunnelConfig::from(&core).peers, ffi.peers, "round trip");
@@ -339,21 +324,48 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_parse_in_every_form() {
-        assert_eq!(
-            parse_endpoint("192.0.2.1:51820").unwrap(),
-            Endpoint::Addr("192.0.2.1:51820".parse().unwrap())
-        );
-        assert_eq!(
-            parse_endpoint("vpn.example.com:443").unwrap(),
-            Endpoint::Host {
-                host: "vpn.example.com".into(),
-                port: 443
-            }
-        );
-        for bad in ["", "host", ":80", "host:99999", "[::1]", "a b:1", "[::1:80"] {
-            assert!(parse_endpoint(bad).is_err(), "{bad}");
+    fn fields_are_checked_by_the_wg_quick_rules() {
+        let field_of = |ffi: TunnelConfig| match config::TunnelConfig::try_from(ffi) {
+            Err(FerrotunError::InvalidField { field, reason }) => (field, reason),
+            other => panic!("{other:?}"),
+        };
+        for (endpoint, reason) in [
+            ("vpn.example.com:0", "port must be"),
+            ("2001:db8::1:51820", "brackets"),
+            ("a b:1", "host is not"),
+        ] {
+            let mut ffi = sample();
+            ffi.peers[0].endpoint = Some(endpoint.into());
+            let (field, message) = field_of(ffi);
+            assert_eq!(field, "peers[0].endpoint");
+            assert!(
+                message.contains(reason) && message.contains(endpoint),
+                "{message}"
+            );
         }
+        let mut ffi = sample();
+        ffi.mtu = Some(100);
+        assert_eq!(
+            field_of(ffi),
+            (
+                "mtu".into(),
+                "`100`: expected a number from 576 to 9000".into()
+            )
+        );
+        let mut ffi = sample();
+        ffi.dns_search.push("10.0.0.1".into());
+        assert_eq!(field_of(ffi).0, "dnsSearch[1]");
+    }
+
+    #[test]
+    fn peers_that_clash_are_a_config_error() {
+        let mut ffi = sample();
+        ffi.peers.push(ffi.peers[0].clone());
+        let err = config::TunnelConfig::try_from(ffi).unwrap_err();
+        assert!(
+            matches!(&err, FerrotunError::Config { line: 0, reason } if reason == "peer #2 has the same PublicKey as peer #1"),
+            "{err:?}"
+        );
     }
 
     #[test]

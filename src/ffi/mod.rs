@@ -1,8 +1,10 @@
 //! The UniFFI surface that Kotlin and Swift apps call.
 //!
-//! Thin by design: records mirror [`crate::config`] and [`crate::runtime`]
-//! with strings for keys, prefixes and endpoints; conversions parse them into
-//! the checked core types; [`Tunnel`] forwards to [`crate::runtime::Tunnel`].
+//! Thin by design: the config records mirror [`crate::config`] with strings
+//! for keys, prefixes and endpoints, and conversions parse them into the
+//! checked core types; stats, events, framing and interface settings are the
+//! core's own types, exported as they are (`types.rs` says how keys and
+//! addresses cross); [`Tunnel`] forwards to [`crate::runtime::Tunnel`].
 //!
 //! Every export returns `Result<_, FerrotunError>` and runs inside
 //! [`std::panic::catch_unwind`], so a bug surfaces as
@@ -20,20 +22,16 @@
 mod config;
 mod settings;
 mod tunnel;
+mod types;
 
 use std::any::Any;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 pub use self::config::{PeerConfig, TunnelConfig};
-pub use self::settings::{
-    FamilyMode, FamilySettings, InterfaceSettings, IpPrefix, SettingsOptions, UnroutedFamily,
-    android_settings_options, apple_settings_options, interface_settings,
-};
-pub use self::tunnel::{
-    DropStats, PeerStats, ProtectError, SocketProtector, TunFraming, Tunnel, TunnelEvent,
-    TunnelStats,
-};
+pub use self::settings::{android_settings_options, apple_settings_options, interface_settings};
+pub use self::tunnel::{ProtectError, SocketProtector, Tunnel};
+pub use self::types::IpPrefix;
 
 use crate::config::{ConfigError, PrivateKey};
 use crate::io::resolve::{self, ResolveError, SystemResolver};
@@ -136,7 +134,6 @@ impl From<ResolveError> for FerrotunError {
 impl From<RuntimeError> for FerrotunError {
     fn from(value: RuntimeError) -> Self {
         match value {
-            RuntimeError::Config(e) => e.into(),
             RuntimeError::ProtectFailed => FerrotunError::ProtectFailed {
                 reason: "the protector refused the socket".into(),
             },

@@ -1,5 +1,5 @@
-//! The `Tunnel` object, the `SocketProtector` foreign trait, and the stats
-//! and event records.
+//! The `Tunnel` object and the `SocketProtector` foreign trait. Its stats,
+//! events and framing are the runtime's own types, exported as they are.
 
 use std::future::Future;
 use std::os::fd::{OwnedFd, RawFd};
@@ -7,9 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::SystemTime;
 
-use crate::runtime;
+use crate::runtime::{self, TunFraming, TunnelEvent, TunnelStats};
 
 use super::{FerrotunError, TunnelConfig, guard, panic_error};
 
@@ -96,207 +95,6 @@ impl runtime::SocketProtector for ProtectorBridge {
                 self.record_failure(format!("protect({fd}) panicked"));
                 false
             }
-        }
-    }
-}
-
-/// How IP packets are framed on the TUN fd.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, uniffi::Enum)]
-pub enum TunFraming {
-    /// One raw IP packet per read/write: Android `VpnService`, Linux TUN, socketpairs.
-    #[default]
-    Raw,
-    /// Apple utun (the fd behind `NEPacketTunnelFlow`): a 4-byte address-family header per packet.
-    AppleUtun,
-}
-
-impl From<TunFraming> for runtime::TunFraming {
-    fn from(value: TunFraming) -> Self {
-        match value {
-            TunFraming::Raw => runtime::TunFraming::Raw,
-            TunFraming::AppleUtun => runtime::TunFraming::AppleUtun,
-        }
-    }
-}
-
-/// Something the app may want to show or react to, from [`Tunnel::next_event`].
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
-pub enum TunnelEvent {
-    /// The tunnel is running and its UDP socket is bound.
-    Started {
-        /// The UDP port actually bound.
-        listen_port: u16,
-    },
-    /// A handshake with a peer completed (the first one and every rekey).
-    HandshakeCompleted {
-        /// The peer's public key, base64.
-        public_key: String,
-    },
-    /// A peer's endpoint was learned or moved (roaming).
-    EndpointChanged {
-        /// The peer's public key, base64.
-        public_key: String,
-        /// Its new `address:port`.
-        endpoint: String,
-    },
-    /// A peer's handshakes have gone unanswered for 15 s (three WireGuard
-    /// handshake timeouts): show it as "not reachable". Host-name endpoints
-    /// are resolved again in the background. Reported once per outage.
-    PeerUnreachable {
-        /// The peer's public key, base64.
-        public_key: String,
-        /// Seconds since the first unanswered handshake initiation.
-        unanswered_secs: u64,
-    },
-    /// A peer reported unreachable was heard from again.
-    PeerReachable {
-        /// The peer's public key, base64.
-        public_key: String,
-    },
-    /// The tunnel stopped; `error` says why when nobody asked it to.
-    Stopped {
-        /// The failure that stopped it, if any.
-        error: Option<String>,
-    },
-}
-
-impl From<runtime::TunnelEvent> for TunnelEvent {
-    fn from(value: runtime::TunnelEvent) -> Self {
-        match value {
-            runtime::TunnelEvent::Started { listen_port } => TunnelEvent::Started { listen_port },
-            runtime::TunnelEvent::HandshakeCompleted { public_key } => {
-                TunnelEvent::HandshakeCompleted {
-                    public_key: public_key.to_base64(),
-                }
-            }
-            runtime::TunnelEvent::EndpointChanged {
-                public_key,
-                endpoint,
-            } => TunnelEvent::EndpointChanged {
-                public_key: public_key.to_base64(),
-                endpoint: endpoint.to_string(),
-            },
-            runtime::TunnelEvent::PeerUnreachable {
-                public_key,
-                unanswered_for,
-            } => TunnelEvent::PeerUnreachable {
-                public_key: public_key.to_base64(),
-                unanswered_secs: unanswered_for.as_secs(),
-            },
-            runtime::TunnelEvent::PeerReachable { public_key } => TunnelEvent::PeerReachable {
-                public_key: public_key.to_base64(),
-            },
-            runtime::TunnelEvent::Stopped { error } => TunnelEvent::Stopped { error },
-        }
-    }
-}
-
-/// Counters for one peer.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct PeerStats {
-    /// The peer's public key, base64.
-    pub public_key: String,
-    /// Where its packets currently go, `address:port`.
-    pub endpoint: Option<String>,
-    /// Bytes of IP packets sent to the peer (before encryption).
-    pub tx_bytes: u64,
-    /// Bytes of IP packets received from the peer (after decryption).
-    pub rx_bytes: u64,
-    /// IP packets sent to the peer.
-    pub tx_packets: u64,
-    /// IP packets received from the peer.
-    pub rx_packets: u64,
-    /// Wall-clock time of the last completed handshake.
-    pub last_handshake: Option<SystemTime>,
-}
-
-/// Packets dropped, by reason.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct DropStats {
-    /// IP packets from the TUN that were not IPv4/IPv6 or were truncated,
-    /// and empty datagrams.
-    pub malformed_ip: u64,
-    /// IP packets from the TUN larger than the config's MTU (the interface's
-    /// MTU is set larger), dropped whole.
-    pub oversized_tun_packet: u64,
-    /// IP packets for a destination no peer's allowed IPs cover.
-    pub no_route: u64,
-    /// Decrypted packets whose source address is not in the sender's allowed IPs.
-    pub source_not_allowed: u64,
-    /// Datagrams that are not WireGuard messages, fail authentication, or are replays.
-    pub invalid_datagram: u64,
-    /// Handshake initiations for a public key that is not a peer.
-    pub unknown_peer: u64,
-    /// IP packets for a peer with no endpoint yet.
-    pub no_endpoint: u64,
-    /// Packets that could not be written to the TUN.
-    pub tun_write: u64,
-    /// Datagrams that could not be sent.
-    pub udp_send: u64,
-    /// IP packets the tunnel's flow queue dropped under load (CoDel's
-    /// congestion signal, or the fattest flow's oldest when full).
-    pub queue: u64,
-}
-
-/// Counters for the whole tunnel plus each peer.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct TunnelStats {
-    /// IP packets read from the TUN.
-    pub ip_packets_in: u64,
-    /// IP packets written to the TUN.
-    pub ip_packets_out: u64,
-    /// UDP datagrams sent.
-    pub udp_datagrams_sent: u64,
-    /// UDP send syscalls made (fewer than datagrams when GSO batches them).
-    pub udp_send_syscalls: u64,
-    /// UDP datagrams received.
-    pub udp_datagrams_received: u64,
-    /// UDP receive buffers that held more than one datagram (GRO).
-    pub gro_batches: u64,
-    /// TUN read batches handed to the event loop.
-    pub tun_read_batches: u64,
-    /// Drops by reason.
-    pub drops: DropStats,
-    /// Per-peer counters, in config order.
-    pub peers: Vec<PeerStats>,
-}
-
-impl From<runtime::TunnelStats> for TunnelStats {
-    fn from(value: runtime::TunnelStats) -> Self {
-        let d = value.drops;
-        TunnelStats {
-            ip_packets_in: value.ip_packets_in,
-            ip_packets_out: value.ip_packets_out,
-            udp_datagrams_sent: value.udp_datagrams_sent,
-            udp_send_syscalls: value.udp_send_syscalls,
-            udp_datagrams_received: value.udp_datagrams_received,
-            gro_batches: value.gro_batches,
-            tun_read_batches: value.tun_read_batches,
-            drops: DropStats {
-                malformed_ip: d.malformed_ip,
-                oversized_tun_packet: d.oversized_tun_packet,
-                no_route: d.no_route,
-                source_not_allowed: d.source_not_allowed,
-                invalid_datagram: d.invalid_datagram,
-                unknown_peer: d.unknown_peer,
-                no_endpoint: d.no_endpoint,
-                tun_write: d.tun_write,
-                udp_send: d.udp_send,
-                queue: d.queue,
-            },
-            peers: value
-                .peers
-                .into_iter()
-                .map(|p| PeerStats {
-                    public_key: p.public_key.to_base64(),
-                    endpoint: p.endpoint.map(|e| e.to_string()),
-                    tx_bytes: p.tx_bytes,
-                    rx_bytes: p.rx_bytes,
-                    tx_packets: p.tx_packets,
-                    rx_packets: p.rx_packets,
-                    last_handshake: p.last_handshake,
-                })
-                .collect(),
         }
     }
 }
@@ -392,7 +190,7 @@ impl Tunnel {
                 protector: bridge
                     .clone()
                     .map(|b| b as Arc<dyn runtime::SocketProtector>),
-                framing: framing.unwrap_or_default().into(),
+                framing: framing.unwrap_or_default(),
                 resolver: None,
             };
             let inner = runtime::Tunnel::start(config, tun, options)
@@ -461,7 +259,7 @@ impl Tunnel {
     /// # Errors
     /// [`FerrotunError::Stopped`].
     pub fn stats(&self) -> Result<TunnelStats, FerrotunError> {
-        guard("Tunnel.stats", || Ok(self.inner.stats()?.into()))
+        guard("Tunnel.stats", || Ok(self.inner.stats()?))
     }
 
     /// The UDP port the tunnel is bound to.
@@ -481,7 +279,7 @@ impl Tunnel {
         let event = CatchUnwind(Box::pin(self.inner.next_event()))
             .await
             .map_err(|payload| panic_error("Tunnel.nextEvent", &*payload))?;
-        Ok(event.map(TunnelEvent::from))
+        Ok(event)
     }
 }
 

@@ -20,12 +20,14 @@ use tokio::sync::mpsc;
 use crate::batch::PacketBatch;
 
 /// How IP packets are framed on the TUN fd.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, uniffi::Enum)]
 pub enum TunFraming {
-    /// One raw IP packet per read/write (Linux/Android `IFF_TUN|IFF_NO_PI`, socketpairs).
+    /// One raw IP packet per read/write: Android `VpnService`, Linux TUN
+    /// (`IFF_TUN|IFF_NO_PI`), socketpairs.
     #[default]
     Raw,
-    /// Apple utun: each packet is preceded by a 4-byte address-family header.
+    /// Apple utun (the fd behind `NEPacketTunnelFlow`): each packet is
+    /// preceded by a 4-byte address-family header.
     AppleUtun,
 }
 

@@ -23,10 +23,14 @@
 //! boringtun's `Tunn` (the crates.io release) reads its own clock
 //! (`CLOCK_BOOTTIME`, which counts a phone's sleep) and keeps its timers
 //! private. The node therefore does not own WireGuard's timer rules; it
-//! shadows the events they depend on ([`timers`]) to know *when* to call
+//! shadows the events they depend on (the `timers` module) to know *when* to call
 //! `update_timers`, and boringtun decides *what* to do. The caller's `now`
-//! (monotonic) only schedules those wakeups. Tests run against real time in
-//! short bounded spans.
+//! (monotonic) only schedules those wakeups. Tests run two nodes over the
+//! simulated link of `crate::testing::sim`, whose clock jumps from one wakeup
+//! to the next; with the `testing` feature boringtun reads a mock clock that
+//! jumps with it, so timers are tested by the datagrams they make the nodes
+//! send (`cargo test --lib --features testing`; a plain `cargo test` reports
+//! those tests as ignored).
 //!
 //! boringtun's handshake rate limiter likewise counts on its own clock and
 //! resets only when asked; [`Node::poll_timeout`] asks once handshake
@@ -45,7 +49,7 @@ mod health;
 mod packet;
 mod peer;
 mod routing;
-pub mod timers;
+mod timers;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -59,10 +63,13 @@ use boringtun::noise::{Packet, Tunn, TunnResult};
 use boringtun::x25519;
 
 pub use health::PEER_UNREACHABLE_AFTER;
+/// The node's IP header parser, for the fuzz targets (feature `testing`).
+#[cfg(feature = "testing")]
 pub use packet::{IpHeader, parse as parse_ip_header};
-pub use routing::RoutingTable;
 
-use crate::config::{ConfigError, PeerConfig, PublicKey, TunnelConfig};
+use routing::RoutingTable;
+
+use crate::config::{Endpoint, PeerConfig, PublicKey, TunnelConfig};
 use peer::{MSG_DATA, MSG_HANDSHAKE_INIT, MSG_HANDSHAKE_RESPONSE, Peer};
 
 /// Size of a handshake initiation, the largest message boringtun writes that
@@ -174,13 +181,13 @@ pub enum Event {
     },
 }
 
-/// Packets dropped, by reason.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Packets dropped, by reason. Exported to Kotlin and Swift as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
 pub struct DropStats {
     /// IP packets from the TUN that were not IPv4/IPv6 or were truncated,
     /// and empty datagrams on a socketpair TUN.
     pub malformed_ip: u64,
-    /// IP packets from the TUN larger than the config's MTU (the TUN's own
+    /// IP packets from the TUN larger than the config's MTU (the interface's
     /// MTU is set larger), dropped whole rather than cut.
     pub oversized_tun_packet: u64,
     /// IP packets for a destination no peer's allowed IPs cover.
@@ -218,12 +225,12 @@ impl DropStats {
     }
 }
 
-/// Counters for one peer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Counters for one peer. Exported to Kotlin and Swift as it is.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct PeerStats {
-    /// The peer's public key.
+    /// The peer's public key (base64 in Kotlin and Swift).
     pub public_key: PublicKey,
-    /// Where its packets currently go.
+    /// Where its packets currently go, `address:port`.
     pub endpoint: Option<SocketAddr>,
     /// Bytes of IP packets sent to the peer (before encryption).
     pub tx_bytes: u64,
@@ -248,7 +255,6 @@ pub struct NodeOptions {
 
 /// The sans-IO core. See the module docs for the call order.
 pub struct Node {
-    config: TunnelConfig,
     options: NodeOptions,
     secret: x25519::StaticSecret,
     public: x25519::PublicKey,
@@ -280,23 +286,11 @@ const INDEX_MASK: u32 = 0x00ff_ffff;
 impl Node {
     /// Builds a node. A peer whose endpoint is a host name without a
     /// `resolved_endpoint` has no endpoint until [`Node::set_resolved_endpoint`].
-    ///
-    /// # Errors
-    /// A config that fails [`TunnelConfig::validate`].
-    pub fn new(
-        config: TunnelConfig,
-        options: NodeOptions,
-        now: Instant,
-    ) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let secret = x25519::StaticSecret::from(*config.private_key.as_bytes());
+    pub fn new(config: TunnelConfig, options: NodeOptions, now: Instant) -> Self {
+        let secret = x25519::StaticSecret::from(*config.private_key().as_bytes());
         let public = x25519::PublicKey::from(&secret);
         let rate_limiter = Arc::new(RateLimiter::new(&public, HANDSHAKES_PER_SECOND_UNDER_LOAD));
         let mut node = Self {
-            config: TunnelConfig {
-                peers: Vec::new(),
-                ..config.clone()
-            },
             options,
             secret,
             public,
@@ -310,16 +304,11 @@ impl Node {
             events: VecDeque::new(),
             drops: DropStats::default(),
         };
-        for peer in config.peers {
-            node.add_peer(peer, &BTreeMap::new(), now);
+        for peer in config.peers() {
+            node.add_peer(peer.clone(), &BTreeMap::new(), now);
         }
-        node.config.peers = node
-            .order
-            .iter()
-            .map(|id| node.peers[id].config.clone())
-            .collect();
         node.rebuild_routes();
-        Ok(node)
+        node
     }
 
     /// The longest IP packet the tunnel carries (its MTU).
@@ -362,24 +351,21 @@ impl Node {
 
     /// Applies a new config. Peers whose key, preshared key and keepalive are
     /// unchanged keep their sessions; their endpoint follows the config only
-    /// when the config's endpoint changed.
-    ///
-    /// # Errors
-    /// A config that fails validation; the node is unchanged then.
-    pub fn update_config(&mut self, config: TunnelConfig, now: Instant) -> Result<(), ConfigError> {
-        config.validate()?;
-        if config.private_key != self.config.private_key {
+    /// when the config's endpoint changed. A new private key starts every
+    /// peer afresh.
+    pub fn update_config(&mut self, config: TunnelConfig, now: Instant) {
+        if config.private_key().public_key().as_bytes() != self.public.as_bytes() {
             let events = std::mem::take(&mut self.events);
             let drops = self.drops.clone();
-            *self = Node::new(config, self.options, now)?;
+            *self = Node::new(config, self.options, now);
             self.events = events;
             self.drops = drops;
-            return Ok(());
+            return;
         }
         let mut old = std::mem::take(&mut self.peers);
         self.by_key.clear();
         self.order.clear();
-        for new in &config.peers {
+        for new in config.peers() {
             let existing = old
                 .iter()
                 .find(|(_, p)| p.config.public_key == new.public_key)
@@ -403,9 +389,7 @@ impl Node {
                 _ => self.add_peer(new.clone(), &old, now),
             }
         }
-        self.config = config;
         self.rebuild_routes();
-        Ok(())
     }
 
     /// Encrypts one IP packet read from the TUN into `net`.
@@ -718,14 +702,6 @@ impl Node {
             return false;
         };
         let previous = peer.config.resolved_endpoint.replace(addr);
-        if let Some(config) = self
-            .config
-            .peers
-            .iter_mut()
-            .find(|p| p.public_key == *public_key)
-        {
-            config.resolved_endpoint = Some(addr);
-        }
         let moved = peer.endpoint.is_none() || previous != Some(addr);
         if moved && peer.endpoint != Some(addr) {
             tracing::debug!(endpoint = %addr, "peer endpoint resolved");
@@ -739,19 +715,34 @@ impl Node {
         true
     }
 
+    /// Peers whose configured endpoint is a host name (and so may resolve
+    /// differently after a network change), with that endpoint, in config order.
+    pub fn host_endpoints(&self) -> Vec<(PublicKey, Endpoint)> {
+        self.host_endpoints_where(|_| true)
+    }
+
     /// Peers whose endpoint is a host name that has no address yet.
-    pub fn unresolved_peers(&self) -> Vec<(PublicKey, crate::config::Endpoint)> {
+    pub fn unresolved_peers(&self) -> Vec<(PublicKey, Endpoint)> {
+        self.host_endpoints_where(|p| p.endpoint.is_none())
+    }
+
+    fn host_endpoints_where(&self, filter: impl Fn(&Peer) -> bool) -> Vec<(PublicKey, Endpoint)> {
         self.order
             .iter()
             .map(|id| &self.peers[id])
-            .filter(|p| p.endpoint.is_none())
+            .filter(|p| filter(p))
             .filter_map(|p| match &p.config.endpoint {
-                Some(e @ crate::config::Endpoint::Host { .. }) => {
-                    Some((p.config.public_key, e.clone()))
-                }
+                Some(e) if e.is_host_name() => Some((p.config.public_key, e.clone())),
                 _ => None,
             })
             .collect()
+    }
+
+    /// The endpoint the config gives a peer (not where it was last heard
+    /// from); `None` for an unknown peer or one without an endpoint.
+    pub fn configured_endpoint(&self, public_key: &PublicKey) -> Option<&Endpoint> {
+        let id = self.by_key.get(public_key)?;
+        self.peers.get(id)?.config.endpoint.as_ref()
     }
 
     /// After a network change: a fresh handshake with every peer that has an endpoint.
@@ -796,11 +787,6 @@ impl Node {
                 }
             })
             .collect()
-    }
-
-    /// The config in force.
-    pub fn config(&self) -> &TunnelConfig {
-        &self.config
     }
 }
 

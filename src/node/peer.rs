@@ -49,7 +49,7 @@ impl Peer {
         rate_limiter: Arc<RateLimiter>,
         now: Instant,
     ) -> Self {
-        let keepalive = config.persistent_keepalive.filter(|&k| k > 0);
+        let keepalive = config.persistent_keepalive.map(std::num::NonZeroU16::get);
         let tunn = Tunn::new(
             secret.clone(),
             x25519::PublicKey::from(*config.public_key.as_bytes()),

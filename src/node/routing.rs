@@ -11,7 +11,7 @@ use ipnet::IpNet;
 
 /// Maps prefixes to values (peer ids); see the module docs.
 #[derive(Debug, Clone)]
-pub struct RoutingTable<T> {
+pub(crate) struct RoutingTable<T> {
     /// Keyed by prefix length, longest first when iterated in reverse.
     v4: BTreeMap<u8, HashMap<u32, T>>,
     v6: BTreeMap<u8, HashMap<u128, T>>,

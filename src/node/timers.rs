@@ -97,18 +97,24 @@ impl TimerShadow {
             consider(Some(s + REJECT_AFTER_TIME), "session expiry");
             consider(Some(s + CONNECTION_EXPIRY), "connection expiry");
         }
+        // boringtun checks these two on its next tick once the packet is in,
+        // measuring from our last send (receive): after a long silence that
+        // is at once, not a full timeout after the packet.
         if let Some(received) = self.last_data_received
             && self.last_sent.is_none_or(|s| received > s)
         {
             let from = self.last_sent.unwrap_or(received);
-            consider(Some(from + KEEPALIVE_TIMEOUT), "passive keepalive");
+            consider(
+                Some((from + KEEPALIVE_TIMEOUT).max(received)),
+                "passive keepalive",
+            );
         }
         if let Some(sent) = self.last_data_sent
             && self.last_received.is_none_or(|r| sent > r)
         {
             let from = self.last_received.unwrap_or(sent);
             consider(
-                Some(from + KEEPALIVE_TIMEOUT + REKEY_TIMEOUT),
+                Some((from + KEEPALIVE_TIMEOUT + REKEY_TIMEOUT).max(sent)),
                 "handshake after silence",
             );
         }
@@ -174,6 +180,35 @@ mod tests {
                 t0 + Duration::from_secs(11) + TIMER_SLACK,
                 "passive keepalive"
             ))
+        );
+    }
+
+    #[test]
+    fn data_after_a_long_silence_is_answered_at_the_next_wakeup() {
+        let t0 = Instant::now();
+        let at = t0 + Duration::from_secs(60);
+        let received = TimerShadow {
+            last_tick: Some(at),
+            session_established: Some(t0),
+            last_sent: Some(t0),
+            last_received: Some(at),
+            last_data_received: Some(at),
+            ..Default::default()
+        };
+        assert_eq!(
+            received.next_deadline(),
+            Some((at + TIMER_SLACK, "passive keepalive"))
+        );
+        let sent = TimerShadow {
+            last_received: Some(t0),
+            last_data_received: None,
+            last_sent: Some(at),
+            last_data_sent: Some(at),
+            ..received
+        };
+        assert_eq!(
+            sent.next_deadline(),
+            Some((at + TIMER_SLACK, "handshake after silence"))
         );
     }
 

@@ -167,7 +167,7 @@ fn ip(args: &[&str]) -> Result<(), TunError> {
 /// # Errors
 /// The first `ip` command that fails.
 pub fn configure(name: &str, config: &TunnelConfig) -> Result<(), TunError> {
-    for address in &config.addresses {
+    for address in config.addresses() {
         ip(&["address", "add", &address.to_string(), "dev", name])?;
     }
     ip(&[
@@ -179,13 +179,13 @@ pub fn configure(name: &str, config: &TunnelConfig) -> Result<(), TunError> {
         &config.effective_mtu().to_string(),
         "up",
     ])?;
-    for net in config.peers.iter().flat_map(|p| &p.allowed_ips) {
+    for net in config.peers().iter().flat_map(|p| &p.allowed_ips) {
         if net.prefix_len() == 0 {
             tracing::warn!(%net, "not installing a default route; set up policy routing yourself");
             continue;
         }
         let net = net.trunc();
-        if config.addresses.iter().any(|a| a.trunc() == net) {
+        if config.addresses().iter().any(|a| a.trunc() == net) {
             continue; // the address already gave us this connected route
         }
         // `add`, not `replace`: a route another interface holds (say a

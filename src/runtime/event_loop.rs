@@ -19,7 +19,7 @@ use super::control::{Command, Control};
 use super::tun_path::TunPath;
 use super::udp_path::UdpPath;
 use super::{RuntimeError, TunnelEvent, TunnelStats};
-use crate::config::{Endpoint, PublicKey};
+use crate::config::PublicKey;
 use crate::node::{Event, HANDSHAKE_INIT_LEN, Node};
 
 /// Receive calls handled per turn before other sources get theirs, so a
@@ -217,11 +217,8 @@ impl EventLoop {
         match command {
             Command::Stop => {}
             Command::UpdateConfig(config, reply) => {
-                let result = self
-                    .node
-                    .update_config(config, Instant::now())
-                    .map_err(RuntimeError::from);
-                let _ = reply.send(result);
+                self.node.update_config(config, Instant::now());
+                let _ = reply.send(Ok(()));
                 self.resolve_unresolved();
             }
             Command::SwapTun(fd, reply) => self.tun.swap(fd, reply),
@@ -242,8 +239,7 @@ impl EventLoop {
                     return Err(error);
                 }
                 // The new network may answer differently (e.g. DNS64 on an IPv6-only one).
-                for (public_key, endpoint) in crate::io::resolve::host_endpoints(self.node.config())
-                {
+                for (public_key, endpoint) in self.node.host_endpoints() {
                     self.control.resolve(public_key, endpoint);
                 }
             }
@@ -263,24 +259,18 @@ impl EventLoop {
 
     /// Looks up the peer's endpoint again if it is a host name.
     fn resolve_host_of(&mut self, public_key: &PublicKey) {
-        let endpoint = self
-            .node
-            .config()
-            .peers
-            .iter()
-            .find(|p| p.public_key == *public_key)
-            .and_then(|p| p.endpoint.clone());
-        if let Some(endpoint @ Endpoint::Host { .. }) = endpoint {
-            self.control.resolve(*public_key, endpoint);
+        if let Some(endpoint) = self.node.configured_endpoint(public_key)
+            && endpoint.is_host_name()
+        {
+            self.control.resolve(*public_key, endpoint.clone());
         }
     }
 
     fn apply_resolved(&mut self, resolved: super::background_resolve::Resolved) {
         let again = self.control.resolve_finished(&resolved.public_key);
         // The config may have changed while the lookup ran.
-        let still_configured = self.node.config().peers.iter().any(|p| {
-            p.public_key == resolved.public_key && p.endpoint.as_ref() == Some(&resolved.endpoint)
-        });
+        let still_configured =
+            self.node.configured_endpoint(&resolved.public_key) == Some(&resolved.endpoint);
         match resolved.result {
             Ok(addr) if still_configured => {
                 self.node.set_resolved_endpoint(

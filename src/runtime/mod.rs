@@ -28,7 +28,7 @@ use event_loop::EventLoop;
 use tun_path::TunPath;
 use udp_path::UdpPath;
 
-use crate::config::{ConfigError, PublicKey, TunnelConfig};
+use crate::config::{PublicKey, TunnelConfig};
 pub use crate::io::tun::TunFraming;
 pub use crate::node::{DropStats, PeerStats};
 
@@ -53,8 +53,9 @@ pub struct TunnelOptions {
     pub resolver: Option<Arc<dyn Resolver>>,
 }
 
-/// Something the app may want to show or react to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Something the app may want to show or react to (Kotlin/Swift:
+/// `Tunnel.nextEvent`). Exported as it is; keys are base64 text there.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum TunnelEvent {
     /// The event loop is running and the UDP socket is bound.
     Started {
@@ -70,11 +71,13 @@ pub enum TunnelEvent {
     EndpointChanged {
         /// Which peer.
         public_key: PublicKey,
-        /// Its new address.
+        /// Its new `address:port`.
         endpoint: SocketAddr,
     },
-    /// A peer's handshakes have gone unanswered for
-    /// [`crate::node::PEER_UNREACHABLE_AFTER`] or longer.
+    /// A peer's handshakes have gone unanswered for 15 s (three WireGuard
+    /// handshake timeouts, `PEER_UNREACHABLE_AFTER`): show it as "not
+    /// reachable". Host-name endpoints are resolved again in the background.
+    /// Reported once per outage.
     PeerUnreachable {
         /// Which peer.
         public_key: PublicKey,
@@ -93,8 +96,8 @@ pub enum TunnelEvent {
     },
 }
 
-/// Counters for the whole tunnel plus each peer.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Counters for the whole tunnel plus each peer. Exported as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
 pub struct TunnelStats {
     /// IP packets read from the TUN.
     pub ip_packets_in: u64,
@@ -119,9 +122,6 @@ pub struct TunnelStats {
 /// Why a tunnel operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    /// The config is unusable.
-    #[error("invalid config: {0}")]
-    Config(#[from] ConfigError),
     /// The socket protector returned false or failed.
     #[error("the UDP socket could not be protected from the tunnel")]
     ProtectFailed,
@@ -187,15 +187,14 @@ impl Tunnel {
     /// endpoint until then.
     ///
     /// # Errors
-    /// Config, resolve, socket or protect failures; nothing keeps running then.
+    /// Socket or protect failures; nothing keeps running then.
     pub fn start(
         config: TunnelConfig,
         tun: OwnedFd,
         options: TunnelOptions,
     ) -> Result<Tunnel, RuntimeError> {
-        config.validate()?;
         let max_packet = usize::from(config.effective_mtu());
-        let listen_port = config.listen_port.unwrap_or(0);
+        let listen_port = config.listen_port().map_or(0, std::num::NonZeroU16::get);
         let node = Node::new(
             config,
             NodeOptions {
@@ -203,7 +202,7 @@ impl Tunnel {
                 max_packet,
             },
             Instant::now(),
-        )?;
+        );
 
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -293,9 +292,8 @@ impl Tunnel {
     /// Like [`Tunnel::start`], never waits for DNS.
     ///
     /// # Errors
-    /// Invalid config, or a stopped tunnel.
+    /// A stopped tunnel.
     pub fn update_config(&self, config: TunnelConfig) -> Result<(), RuntimeError> {
-        config.validate()?;
         self.request(|reply| Command::UpdateConfig(config, reply))?
     }
 

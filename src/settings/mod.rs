@@ -42,7 +42,7 @@ pub const PLACEHOLDER_IPV4: Ipv4Addr = Ipv4Addr::new(192, 0, 0, 8);
 pub const PLACEHOLDER_IPV6: Ipv6Addr = Ipv6Addr::new(0xfd66, 0x7274, 0x756e, 0, 0, 0, 0, 1);
 
 /// What to do with an address family that no peer routes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum UnroutedFamily {
     /// The family keeps using the device's other networks (Android:
     /// `allowFamily`; Apple: no routes for it).
@@ -53,7 +53,9 @@ pub enum UnroutedFamily {
 }
 
 /// The platform differences of [`interface_settings`], as explicit options.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Apps start from `androidSettingsOptions()` or `appleSettingsOptions()` and
+/// change `unroutedFamily` as their "block untunneled traffic" setting says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct SettingsOptions {
     /// What happens to a family that no peer routes.
     pub unrouted_family: UnroutedFamily,
@@ -63,13 +65,13 @@ pub struct SettingsOptions {
     /// takes it and the core drops it.
     pub os_blocks_unconfigured_family: bool,
     /// Every family that carries routes needs an interface address (Apple's
-    /// `NEIPv4Settings`/`NEIPv6Settings`); a family without one gets
-    /// [`PLACEHOLDER_IPV4`] / [`PLACEHOLDER_IPV6`].
+    /// `NEIPv4Settings`/`NEIPv6Settings`); a family without one gets the
+    /// placeholder `192.0.0.8/32` or `fd66:7274:756e::1/128` (clamped).
     pub requires_address_per_family: bool,
     /// IPv6 interface addresses with a longer prefix are shortened to this
-    /// length (Apple: [`APPLE_IPV6_MAX_PREFIX_LEN`]; 128 leaves them alone).
+    /// length (Apple: 120; 128 leaves them alone).
     pub ipv6_max_prefix_len: u8,
-    /// MTU when the config has none ([`MOBILE_DEFAULT_MTU`] on phones).
+    /// MTU when the config has none (1280 on phones, as WireGuard's mobile apps use).
     pub default_mtu: u16,
 }
 
@@ -97,12 +99,14 @@ impl SettingsOptions {
     }
 }
 
-/// How one address family is handled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How one address family is handled; see [`FamilySettings`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum FamilyMode {
     /// Some peer routes this family: its routes go into the tunnel.
     Routed,
     /// No peer routes it and it is left to the device's other networks.
+    /// Android: add the addresses and call `allowFamily`. Apple: settings for
+    /// the family only if it has addresses, with no routes.
     LeftToSystem,
     /// No peer routes it and its traffic must not leave the device outside
     /// the tunnel: either the OS blocks it (no address, no route) or a
@@ -111,25 +115,31 @@ pub enum FamilyMode {
 }
 
 /// Settings for one address family.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Mapping: Android: `addAddress` each address, `addRoute` each route, and
+/// `allowFamily` when `mode` is `LeftToSystem`. Apple: when `addresses` is
+/// not empty, `NEIPv4Settings`/`NEIPv6Settings` with the addresses and
+/// `includedRoutes` = `routes`; otherwise no settings for the family.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct FamilySettings {
     /// How the family is handled.
     pub mode: FamilyMode,
     /// Interface addresses, in config order, host bits kept (possibly a placeholder).
     pub addresses: Vec<IpNet>,
-    /// Routes into the tunnel: network addresses (host bits cleared),
-    /// overlaps and adjacent prefixes merged, sorted.
+    /// Routes into the tunnel: network addresses (host bits cleared, as
+    /// `VpnService.Builder.addRoute` requires), overlaps and adjacent
+    /// prefixes merged, sorted.
     pub routes: Vec<IpNet>,
 }
 
 /// What the OS must be told about the tunnel interface.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct InterfaceSettings {
-    /// Interface MTU.
+    /// Interface MTU (the config's, else `SettingsOptions.default_mtu`).
     pub mtu: u16,
-    /// IPv4 settings.
+    /// IPv4 addresses, routes and mode.
     pub ipv4: FamilySettings,
-    /// IPv6 settings.
+    /// IPv6 addresses, routes and mode.
     pub ipv6: FamilySettings,
     /// DNS servers, in config order.
     pub dns_servers: Vec<IpAddr>,
@@ -164,16 +174,22 @@ pub fn interface_settings(
         return Err(SettingsError::DefaultMtu(options.default_mtu));
     }
     let allowed: Vec<IpNet> = config
-        .peers
+        .peers()
         .iter()
         .flat_map(|p| p.allowed_ips.iter().copied())
         .collect();
     Ok(InterfaceSettings {
-        mtu: config.mtu.unwrap_or(options.default_mtu),
-        ipv4: family_settings(Family::V4, &config.addresses, &allowed, options),
-        ipv6: family_settings(Family::V6, &config.addresses, &allowed, options),
-        dns_servers: config.dns.clone(),
-        dns_search_domains: config.dns_search.clone(),
+        mtu: config
+            .mtu()
+            .map_or(options.default_mtu, crate::config::Mtu::get),
+        ipv4: family_settings(Family::V4, config.addresses(), &allowed, options),
+        ipv6: family_settings(Family::V6, config.addresses(), &allowed, options),
+        dns_servers: config.dns().to_vec(),
+        dns_search_domains: config
+            .dns_search()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     })
 }
 

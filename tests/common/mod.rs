@@ -1,14 +1,27 @@
 //! Shared helpers for the in-process tests: two tunnels over loopback UDP with
-//! socketpairs standing in for the TUN fds, and IP packet builders.
+//! socketpairs standing in for the TUN fds. Configs, IP packets and
+//! socketpairs come from the crate's own test helpers (`src/testing`), compiled
+//! in here by path because the integration tests build the crate without them.
 #![allow(dead_code)] // each test file uses a different subset
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use ferrotun::config::{Endpoint, PeerConfig, PrivateKey, TunnelConfig};
+#[allow(unused_imports)] // names for `config.rs`
+use ferrotun::config::{Endpoint, Mtu, PeerConfig, PrivateKey, PublicKey, TunnelConfig};
 use ferrotun::runtime::{Tunnel, TunnelEvent, TunnelOptions, TunnelStats};
+
+#[path = "../../src/testing/config.rs"]
+mod config;
+#[path = "../../src/testing/packet.rs"]
+mod packet;
+#[path = "../../src/testing/socket.rs"]
+mod socket;
+
+pub use config::{peer_config, tunnel_config};
+pub use packet::{ipv4_packet, ipv6_packet};
+pub use socket::tun_socketpair;
 
 pub const A_V4: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 pub const B_V4: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
@@ -26,17 +39,6 @@ pub struct Side {
 pub struct Pair {
     pub a: Side,
     pub b: Side,
-}
-
-fn socketpair() -> (OwnedFd, UnixDatagram) {
-    let (tunnel_end, app_end) = UnixDatagram::pair().expect("socketpair");
-    app_end
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    app_end
-        .set_write_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    (OwnedFd::from(tunnel_end), app_end)
 }
 
 pub fn net(s: &str) -> ipnet::IpNet {
@@ -58,43 +60,33 @@ impl Pair {
     pub fn start() -> Pair {
         let key_a = PrivateKey::generate();
         let key_b = PrivateKey::generate();
-        let config_b = TunnelConfig {
-            private_key: key_b,
-            listen_port: None,
-            mtu: Some(MTU as u16),
-            addresses: vec![net("10.99.0.2/24")],
-            dns: vec![],
-            dns_search: vec![],
-            peers: vec![PeerConfig {
-                public_key: key_a.public_key(),
-                preshared_key: None,
-                endpoint: None,
-                allowed_ips: vec![net("10.99.0.1/32"), net("fd00:99::1/128")],
-                persistent_keepalive: None,
-                resolved_endpoint: None,
-            }],
-        };
-        let (fd_b, app_b) = socketpair();
+        let config_b = tunnel_config(
+            key_b,
+            &["10.99.0.2/24"],
+            Some(MTU as u16),
+            vec![peer_config(
+                key_a.public_key(),
+                &["10.99.0.1/32", "fd00:99::1/128"],
+                None,
+                None,
+            )],
+        );
+        let (fd_b, app_b) = tun_socketpair();
         let tunnel_b = Tunnel::start(config_b, fd_b, TunnelOptions::default()).expect("start B");
         let port_b = tunnel_b.listen_port();
 
-        let config_a = TunnelConfig {
-            private_key: key_a,
-            listen_port: None,
-            mtu: Some(MTU as u16),
-            addresses: vec![net("10.99.0.1/24")],
-            dns: vec![],
-            dns_search: vec![],
-            peers: vec![PeerConfig {
-                public_key: key_b.public_key(),
-                preshared_key: None,
-                endpoint: Some(Endpoint::Addr(SocketAddr::from(([127, 0, 0, 1], port_b)))),
-                allowed_ips: vec![net("10.99.0.2/32"), net("fd00:99::2/128")],
-                persistent_keepalive: None,
-                resolved_endpoint: None,
-            }],
-        };
-        let (fd_a, app_a) = socketpair();
+        let config_a = tunnel_config(
+            key_a,
+            &["10.99.0.1/24"],
+            Some(MTU as u16),
+            vec![peer_config(
+                key_b.public_key(),
+                &["10.99.0.2/32", "fd00:99::2/128"],
+                Some(SocketAddr::from(([127, 0, 0, 1], port_b))),
+                None,
+            )],
+        );
+        let (fd_a, app_a) = tun_socketpair();
         let tunnel_a = Tunnel::start(config_a, fd_a, TunnelOptions::default()).expect("start A");
         Pair {
             a: Side {
@@ -109,61 +101,6 @@ impl Pair {
             },
         }
     }
-}
-
-/// Internet checksum over `data`.
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for chunk in data.chunks(2) {
-        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
-        sum += u32::from(word);
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// An IPv4/UDP packet of exactly `total_len` bytes whose payload starts with `seq`.
-pub fn ipv4_packet(src: Ipv4Addr, dst: Ipv4Addr, seq: u32, total_len: usize) -> Vec<u8> {
-    assert!(total_len >= 32);
-    let mut p = vec![0u8; total_len];
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&(total_len as u16).to_be_bytes());
-    p[8] = 64;
-    p[9] = 17;
-    p[12..16].copy_from_slice(&src.octets());
-    p[16..20].copy_from_slice(&dst.octets());
-    let c = checksum(&p[..20]);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    p[20..22].copy_from_slice(&4000u16.to_be_bytes());
-    p[22..24].copy_from_slice(&5000u16.to_be_bytes());
-    p[24..26].copy_from_slice(&((total_len - 20) as u16).to_be_bytes());
-    p[28..32].copy_from_slice(&seq.to_be_bytes());
-    for (i, b) in p[32..].iter_mut().enumerate() {
-        *b = (seq as usize + i) as u8;
-    }
-    p
-}
-
-/// An IPv6/UDP packet of exactly `total_len` bytes whose payload starts with `seq`.
-pub fn ipv6_packet(src: Ipv6Addr, dst: Ipv6Addr, seq: u32, total_len: usize) -> Vec<u8> {
-    assert!(total_len >= 52);
-    let mut p = vec![0u8; total_len];
-    p[0] = 0x60;
-    p[4..6].copy_from_slice(&((total_len - 40) as u16).to_be_bytes());
-    p[6] = 17;
-    p[7] = 64;
-    p[8..24].copy_from_slice(&src.octets());
-    p[24..40].copy_from_slice(&dst.octets());
-    p[40..42].copy_from_slice(&4000u16.to_be_bytes());
-    p[42..44].copy_from_slice(&5000u16.to_be_bytes());
-    p[44..46].copy_from_slice(&((total_len - 40) as u16).to_be_bytes());
-    p[48..52].copy_from_slice(&seq.to_be_bytes());
-    for (i, b) in p[52..].iter_mut().enumerate() {
-        *b = (seq as usize + i) as u8;
-    }
-    p
 }
 
 pub fn packet_for(seq: u32, len: usize, v6: bool, forward: bool) -> Vec<u8> {
@@ -275,19 +212,5 @@ pub fn ip(s: &str) -> IpAddr {
 
 /// A config with a fresh key and no peers.
 pub fn minimal_config() -> TunnelConfig {
-    TunnelConfig {
-        private_key: PrivateKey::generate(),
-        listen_port: None,
-        mtu: None,
-        addresses: vec![],
-        dns: vec![],
-        dns_search: vec![],
-        peers: vec![],
-    }
-}
-
-/// A socketpair standing in for a TUN: the tunnel's end and the app's end.
-pub fn tun() -> (OwnedFd, UnixDatagram) {
-    let (a, b) = UnixDatagram::pair().unwrap();
-    (OwnedFd::from(a), b)
+    tunnel_config(PrivateKey::generate(), &[], None, vec![])
 }

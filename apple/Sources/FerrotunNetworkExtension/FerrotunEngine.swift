@@ -67,8 +67,9 @@ extension AdapterEvent {
             self = .handshakeCompleted(publicKey: publicKey)
         case let .endpointChanged(publicKey, endpoint):
             self = .endpointChanged(publicKey: publicKey, endpoint: endpoint)
-        case let .peerUnreachable(publicKey, unansweredSecs):
-            self = .peerUnreachable(publicKey: publicKey, unansweredSeconds: unansweredSecs)
+        case let .peerUnreachable(publicKey, unansweredFor):
+            // A non-negative, finite TimeInterval (a Rust Duration): whole seconds.
+            self = .peerUnreachable(publicKey: publicKey, unansweredSeconds: UInt64(unansweredFor))
         case let .peerReachable(publicKey):
             self = .peerReachable(publicKey: publicKey)
         case let .stopped(error):

@@ -7,15 +7,8 @@ import XCTest
 /// The adapter's mapping run on the real core's `interfaceSettings` and turned
 /// into real NE objects. Runs on macOS (`swift test` after ./build-xcframework.sh).
 final class AdapterOnCoreTests: XCTestCase {
-    private let peerKey = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
-
     private func config(addresses: [String], allowedIps: [String], dns: [String] = []) throws -> TunnelConfig {
-        TunnelConfig(
-            privateKey: try generatePrivateKey(),
-            addresses: addresses,
-            dns: dns,
-            peers: [PeerConfig(publicKey: peerKey, endpoint: "192.0.2.1:51820", allowedIps: allowedIps)]
-        )
+        try makeConfig(addresses: addresses, allowedIps: allowedIps, endpoint: "192.0.2.1:51820", dns: dns)
     }
 
     private func neSettings(_ config: TunnelConfig, options: SettingsOptions? = nil) throws -> NEPacketTunnelNetworkSettings {
@@ -67,5 +60,10 @@ final class AdapterOnCoreTests: XCTestCase {
         XCTAssertEqual(AdapterEvent(.started(listenPort: 5)), .started(listenPort: 5))
         XCTAssertEqual(AdapterEvent(.stopped(error: "eof")), .stopped(error: "eof"))
         XCTAssertEqual(AdapterEvent(.peerReachable(publicKey: "k")), .peerReachable(publicKey: "k"))
+        // The core's Duration arrives as a TimeInterval; the adapter keeps whole seconds.
+        XCTAssertEqual(
+            AdapterEvent(.peerUnreachable(publicKey: "k", unansweredFor: 15.75)),
+            .peerUnreachable(publicKey: "k", unansweredSeconds: 15)
+        )
     }
 }

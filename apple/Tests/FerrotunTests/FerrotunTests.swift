@@ -4,7 +4,6 @@ import XCTest
 /// Runs on macOS (`swift test` in apple/ after ./build-xcframework.sh).
 final class FerrotunTests: XCTestCase {
     let privateKey = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
-    let peerKey = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
 
     func testWgQuickRoundTrip() throws {
         let text = """
@@ -14,7 +13,7 @@ final class FerrotunTests: XCTestCase {
         DNS = 10.0.0.1
 
         [Peer]
-        PublicKey = \(peerKey)
+        PublicKey = \(TestKeys.peer)
         Endpoint = 192.0.2.1:51820
         AllowedIPs = 0.0.0.0/0
         """
@@ -55,11 +54,7 @@ final class FerrotunTests: XCTestCase {
         var fds: [Int32] = [0, 0]
         XCTAssertEqual(socketpair(AF_UNIX, SOCK_DGRAM, 0, &fds), 0)
         defer { close(fds[1]) }
-        let config = TunnelConfig(
-            privateKey: try generatePrivateKey(),
-            addresses: ["10.99.0.1/32"],
-            peers: [PeerConfig(publicKey: peerKey, allowedIps: ["10.99.0.2/32"])]
-        )
+        let config = try makeConfig(addresses: ["10.99.0.1/32"], allowedIps: ["10.99.0.2/32"])
         let tunnel = try Tunnel.start(config: config, tunFd: fds[0], protector: nil)
         XCTAssertGreaterThan(try tunnel.listenPort(), 0)
         let first = try await tunnel.nextEvent()

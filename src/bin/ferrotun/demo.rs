@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ferrotun::config::{Endpoint, PeerConfig, PrivateKey, TunnelConfig};
+use ferrotun::config::{Endpoint, MAX_MTU, MIN_MTU, Mtu, PeerConfig, PrivateKey, TunnelConfig};
 use ferrotun::runtime::{Tunnel, TunnelOptions};
 
 #[derive(Args)]
@@ -30,22 +30,15 @@ fn config(
     mtu: u16,
     endpoint: Option<SocketAddr>,
 ) -> TunnelConfig {
-    TunnelConfig {
-        private_key: key,
-        listen_port: None,
-        mtu: Some(mtu),
-        addresses: vec![format!("{own}/24").parse().expect("literal")],
-        dns: vec![],
-        dns_search: vec![],
-        peers: vec![PeerConfig {
-            public_key: peer.public_key(),
-            preshared_key: None,
-            endpoint: endpoint.map(Endpoint::Addr),
-            allowed_ips: vec![format!("{theirs}/32").parse().expect("literal")],
-            persistent_keepalive: None,
-            resolved_endpoint: None,
-        }],
-    }
+    let peer = PeerConfig {
+        endpoint: endpoint.map(|e| Endpoint::try_from(e).expect("a bound port")),
+        allowed_ips: vec![format!("{theirs}/32").parse().expect("literal")],
+        ..PeerConfig::new(peer.public_key())
+    };
+    TunnelConfig::new(key, vec![peer])
+        .expect("two distinct keys")
+        .with_mtu(Mtu::try_from(mtu).expect("clamped to the MTU range"))
+        .with_addresses(vec![format!("{own}/24").parse().expect("literal")])
 }
 
 /// A minimal IPv4/UDP packet of `len` bytes from 10.77.0.1 to 10.77.0.2.
@@ -61,7 +54,7 @@ fn packet(len: usize) -> Vec<u8> {
 }
 
 pub fn run(args: DemoArgs) -> Result<(), String> {
-    let size = usize::from(args.size.clamp(576, 9000));
+    let size = usize::from(args.size.clamp(MIN_MTU, MAX_MTU));
     let (key_a, key_b) = (PrivateKey::generate(), PrivateKey::generate());
     let (tun_b, app_b) = UnixDatagram::pair().map_err(|e| e.to_string())?;
     let b = Tunnel::start(

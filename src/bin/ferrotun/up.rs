@@ -52,7 +52,7 @@ pub fn run(args: UpArgs) -> Result<(), String> {
     )
     .map_err(|e| format!("{path}: {e}"))?;
 
-    let listen_port = config.listen_port;
+    let listen_port = config.listen_port();
     // The device to open more queues of, for --swap-tun-on-sigusr1.
     let mut swap_device = None;
     // A device made here is created bare; addresses and routes come only after

@@ -1,11 +1,21 @@
 //! Splits wg-quick text into numbered lines and each line into a section
 //! header or a `key = value` pair. Knows nothing about which keys exist.
 
-use super::ConfigErrorKind;
+use crate::config::ConfigErrorKind;
 
 /// Longest key or section name taken as a name. Longer "names" are usually a
 /// pasted key (44 characters) and are never echoed into an error.
 const MAX_NAME_LEN: usize = 32;
+
+/// A line without `=` that is not a header or comment.
+pub(super) const MISSING_EQUALS: &str =
+    "expected `Key = value` or a `[Section]` header, found a line without `=`";
+/// The text before `=` is not a key name; not quoted, as it is often a
+/// misplaced or split key.
+pub(super) const BAD_KEY_NAME: &str = "the text before `=` is not a key name";
+/// A line starting with `[` that is not `[Name]`.
+pub(super) const BAD_SECTION_HEADER: &str =
+    "malformed section header, expected `[Interface]` or `[Peer]`";
 
 /// One meaningful line.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,8 +45,7 @@ pub(super) fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> 
 /// Classifies one line. `#` starts a comment anywhere (base64 never contains it).
 ///
 /// # Errors
-/// [`ConfigErrorKind::BadSectionHeader`], [`ConfigErrorKind::MissingEquals`]
-/// or [`ConfigErrorKind::BadKeyName`].
+/// [`ConfigErrorKind::Syntax`].
 pub(super) fn lex(line: &str) -> Result<Line<'_>, ConfigErrorKind> {
     let line = line
         .split_once('#')
@@ -48,18 +57,20 @@ pub(super) fn lex(line: &str) -> Result<Line<'_>, ConfigErrorKind> {
     if let Some(header) = line.strip_prefix('[') {
         let name = header
             .strip_suffix(']')
-            .ok_or(ConfigErrorKind::BadSectionHeader)?
+            .ok_or(ConfigErrorKind::Syntax(BAD_SECTION_HEADER))?
             .trim();
         return if is_name(name) {
             Ok(Line::Section(name))
         } else {
-            Err(ConfigErrorKind::BadSectionHeader)
+            Err(ConfigErrorKind::Syntax(BAD_SECTION_HEADER))
         };
     }
-    let (key, value) = line.split_once('=').ok_or(ConfigErrorKind::MissingEquals)?;
+    let (key, value) = line
+        .split_once('=')
+        .ok_or(ConfigErrorKind::Syntax(MISSING_EQUALS))?;
     let key = key.trim();
     if !is_name(key) {
-        return Err(ConfigErrorKind::BadKeyName);
+        return Err(ConfigErrorKind::Syntax(BAD_KEY_NAME));
     }
     Ok(Line::Entry {
         key,
@@ -131,7 +142,7 @@ mod tests {
         for line in ["[Peer", "[]", "[Peer] x", "[a b]"] {
             assert_eq!(
                 lex(line),
-                Err(ConfigErrorKind::BadSectionHeader),
+                Err(ConfigErrorKind::Syntax(BAD_SECTION_HEADER)),
                 "{line:?}"
             );
         }
@@ -139,7 +150,10 @@ mod tests {
 
     #[test]
     fn line_without_equals_is_rejected() {
-        assert_eq!(lex("PrivateKey"), Err(ConfigErrorKind::MissingEquals));
+        assert_eq!(
+            lex("PrivateKey"),
+            Err(ConfigErrorKind::Syntax(MISSING_EQUALS))
+        );
     }
 
     #[test]
@@ -150,7 +164,11 @@ mod tests {
             "Private Key = x",
             "1Key = 2",
         ] {
-            assert_eq!(lex(line), Err(ConfigErrorKind::BadKeyName), "{line:?}");
+            assert_eq!(
+                lex(line),
+                Err(ConfigErrorKind::Syntax(BAD_KEY_NAME)),
+                "{line:?}"
+            );
         }
     }
 

@@ -90,11 +90,13 @@ pub fn resolve_endpoint(
     policy: &RetryPolicy,
     sleep: &mut dyn FnMut(Duration),
 ) -> io::Result<SocketAddr> {
-    let (host, port, literal) = match endpoint {
-        Endpoint::Addr(addr @ SocketAddr::V6(_)) => return Ok(*addr),
-        Endpoint::Addr(addr @ SocketAddr::V4(v4)) => (v4.ip().to_string(), v4.port(), Some(*addr)),
-        Endpoint::Host { host, port } => (host.clone(), *port, None),
+    let literal = endpoint.socket_addr();
+    let host = match (literal, endpoint.host_name()) {
+        (Some(addr @ SocketAddr::V6(_)), _) => return Ok(addr),
+        (Some(addr), _) => addr.ip().to_string(),
+        (None, host) => host.map(ToString::to_string).unwrap_or_default(),
     };
+    let port = endpoint.port().get();
     let mut backoffs = policy.backoffs();
     loop {
         let error = match resolver.lookup(&host, port) {
@@ -130,39 +132,21 @@ pub fn resolve_config(
     policy: &RetryPolicy,
     sleep: &mut dyn FnMut(Duration),
 ) -> Result<TunnelConfig, ResolveError> {
-    for peer in &mut config.peers {
-        let Some(endpoint) = &peer.endpoint else {
-            continue;
-        };
+    let endpoints: Vec<(PublicKey, Endpoint)> = config
+        .peers()
+        .iter()
+        .filter_map(|p| Some((p.public_key, p.endpoint.clone()?)))
+        .collect();
+    for (public_key, endpoint) in endpoints {
         let addr =
-            resolve_endpoint(resolver, endpoint, policy, sleep).map_err(|e| ResolveError {
-                public_key: peer.public_key.to_base64(),
-                host: endpoint_text(endpoint),
+            resolve_endpoint(resolver, &endpoint, policy, sleep).map_err(|e| ResolveError {
+                public_key: public_key.to_base64(),
+                host: endpoint.to_string(),
                 reason: e.to_string(),
             })?;
-        peer.resolved_endpoint = Some(addr);
+        config.set_resolved_endpoint(&public_key, Some(addr));
     }
     Ok(config)
-}
-
-/// Peers whose endpoint is a host name (and so may resolve differently after
-/// a network change), with that endpoint.
-pub fn host_endpoints(config: &TunnelConfig) -> Vec<(PublicKey, Endpoint)> {
-    config
-        .peers
-        .iter()
-        .filter_map(|p| match &p.endpoint {
-            Some(e @ Endpoint::Host { .. }) => Some((p.public_key, e.clone())),
-            Some(Endpoint::Addr(_)) | None => None,
-        })
-        .collect()
-}
-
-fn endpoint_text(endpoint: &Endpoint) -> String {
-    match endpoint {
-        Endpoint::Addr(addr) => addr.to_string(),
-        Endpoint::Host { host, port } => format!("{host}:{port}"),
-    }
 }
 
 #[cfg(test)]
@@ -171,7 +155,7 @@ pub(crate) mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::config::PrivateKey;
+    use crate::config::{PeerConfig, PrivateKey};
 
     /// Answers from a script, one entry per lookup (the last one repeats),
     /// and records every lookup.
@@ -217,28 +201,19 @@ pub(crate) mod tests {
     }
 
     fn host(name: &str, port: u16) -> Endpoint {
-        Endpoint::Host {
-            host: name.into(),
-            port,
-        }
+        format!("{name}:{port}").parse().unwrap()
     }
 
     fn config_with(endpoints: &[Option<Endpoint>]) -> TunnelConfig {
-        let mut text = format!(
-            "[Interface]\nPrivateKey = {}\n",
-            PrivateKey::generate().to_base64()
-        );
-        for _ in endpoints {
-            text += &format!(
-                "\n[Peer]\nPublicKey = {}\nAllowedIPs = 10.0.0.0/24\n",
-                PrivateKey::generate().public_key().to_base64()
-            );
-        }
-        let mut config = TunnelConfig::parse_wg_quick(&text).unwrap();
-        for (peer, endpoint) in config.peers.iter_mut().zip(endpoints) {
-            peer.endpoint = endpoint.clone();
-        }
-        config
+        let peers = endpoints
+            .iter()
+            .map(|endpoint| PeerConfig {
+                endpoint: endpoint.clone(),
+                allowed_ips: vec!["10.0.0.0/24".parse().unwrap()],
+                ..PeerConfig::new(PrivateKey::generate().public_key())
+            })
+            .collect();
+        TunnelConfig::new(PrivateKey::generate(), peers).unwrap()
     }
 
     #[test]
@@ -269,8 +244,8 @@ pub(crate) mod tests {
     fn retries_are_bounded_and_the_error_names_peer_and_host() {
         let resolver = FakeResolver::new(vec![fail("Temporary failure in name resolution")]);
         let config = config_with(&[None, Some(host("vpn.example.com", 443))]);
-        let private = config.private_key.to_base64();
-        let peer = config.peers[1].public_key.to_base64();
+        let private = config.private_key().to_base64();
+        let peer = config.peers()[1].public_key.to_base64();
         let mut waits = Vec::new();
         let err =
             resolve_config(config, &resolver, &DEFAULT_RETRY, &mut |d| waits.push(d)).unwrap_err();
@@ -318,18 +293,18 @@ pub(crate) mod tests {
         let resolver = FakeResolver::new(vec![addrs(&["[64:ff9b::c633:6407]:51820"])]);
         let config = config_with(&[
             Some(host("v4only.example", 51820)),
-            Some(Endpoint::Addr("198.51.100.7:51820".parse().unwrap())),
-            Some(Endpoint::Addr("[2001:db8::1]:51820".parse().unwrap())),
+            Some("198.51.100.7:51820".parse().unwrap()),
+            Some("[2001:db8::1]:51820".parse().unwrap()),
         ]);
         let resolved = resolve_config(config, &resolver, &DEFAULT_RETRY, &mut |_| {
             panic!("no retry")
         })
         .unwrap();
         let synthesized: SocketAddr = "[64:ff9b::c633:6407]:51820".parse().unwrap();
-        assert_eq!(resolved.peers[0].resolved_endpoint, Some(synthesized));
-        assert_eq!(resolved.peers[1].resolved_endpoint, Some(synthesized));
+        assert_eq!(resolved.peers()[0].resolved_endpoint, Some(synthesized));
+        assert_eq!(resolved.peers()[1].resolved_endpoint, Some(synthesized));
         assert_eq!(
-            resolved.peers[2].resolved_endpoint,
+            resolved.peers()[2].resolved_endpoint,
             Some("[2001:db8::1]:51820".parse().unwrap()),
             "IPv6 literals need no lookup"
         );
@@ -338,7 +313,7 @@ pub(crate) mod tests {
             ["v4only.example:51820", "198.51.100.7:51820"]
         );
         assert_eq!(
-            resolved.peers[0].endpoint,
+            resolved.peers()[0].endpoint,
             Some(host("v4only.example", 51820)),
             "the host name stays for re-resolution"
         );
@@ -347,7 +322,7 @@ pub(crate) mod tests {
     #[test]
     fn an_ipv4_literal_is_kept_when_the_lookup_fails() {
         let resolver = FakeResolver::new(vec![fail("EAI_ADDRFAMILY")]);
-        let literal = Endpoint::Addr("198.51.100.7:51820".parse().unwrap());
+        let literal = "198.51.100.7:51820".parse().unwrap();
         let addr = resolve_endpoint(&resolver, &literal, &DEFAULT_RETRY, &mut |_| {
             panic!("a literal is never retried")
         })

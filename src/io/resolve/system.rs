@@ -109,7 +109,7 @@ mod tests {
     fn an_ipv4_literal_resolves_to_itself_here() {
         // Linux has no NAT64 synthesis in getaddrinfo: the literal comes back
         // unchanged (or the lookup fails and the literal is kept).
-        let endpoint = crate::config::Endpoint::Addr("192.0.2.1:51820".parse().unwrap());
+        let endpoint: crate::config::Endpoint = "192.0.2.1:51820".parse().unwrap();
         let addr = super::super::resolve_endpoint(
             &SystemResolver,
             &endpoint,

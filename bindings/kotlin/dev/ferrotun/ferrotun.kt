@@ -944,13 +944,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrotun_checksum_func_to_wg_quick() and 0xFFFF) != 44981) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrotun_checksum_func_android_settings_options() and 0xFFFF) != 14016) {
+    if ((lib.uniffi_ferrotun_checksum_func_android_settings_options() and 0xFFFF) != 28471) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrotun_checksum_func_apple_settings_options() and 0xFFFF) != 56556) {
+    if ((lib.uniffi_ferrotun_checksum_func_apple_settings_options() and 0xFFFF) != 57064) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrotun_checksum_func_interface_settings() and 0xFFFF) != 35131) {
+    if ((lib.uniffi_ferrotun_checksum_func_interface_settings() and 0xFFFF) != 29982) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrotun_checksum_method_socketprotector_protect() and 0xFFFF) != 49772) {
@@ -962,10 +962,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrotun_checksum_method_tunnel_network_changed() and 0xFFFF) != 50077) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrotun_checksum_method_tunnel_next_event() and 0xFFFF) != 38229) {
+    if ((lib.uniffi_ferrotun_checksum_method_tunnel_next_event() and 0xFFFF) != 15912) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrotun_checksum_method_tunnel_stats() and 0xFFFF) != 32790) {
+    if ((lib.uniffi_ferrotun_checksum_method_tunnel_stats() and 0xFFFF) != 63253) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrotun_checksum_method_tunnel_stop() and 0xFFFF) != 10775) {
@@ -977,7 +977,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrotun_checksum_method_tunnel_update_config() and 0xFFFF) != 10207) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrotun_checksum_constructor_tunnel_start() and 0xFFFF) != 22358) {
+    if ((lib.uniffi_ferrotun_checksum_constructor_tunnel_start() and 0xFFFF) != 24623) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1451,6 +1451,47 @@ public object FfiConverterTimestamp: FfiConverterRustBuffer<java.time.Instant> {
         buf.putLong(sign * epochOffset.seconds)
         // Type mismatch (should be u32) but since values will always be between 0 and 999,999,999 it should be OK
         buf.putInt(epochOffset.nano)
+    }
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterDuration: FfiConverterRustBuffer<java.time.Duration> {
+    override fun read(buf: ByteBuffer): java.time.Duration {
+        // Type mismatch (should be u64) but we check for overflow/underflow below
+        val seconds = buf.getLong()
+        // Type mismatch (should be u32) but we check for overflow/underflow below
+        val nanoseconds = buf.getInt().toLong()
+        if (seconds < 0) {
+            throw java.time.DateTimeException("Duration exceeds minimum or maximum value supported by uniffi")
+        }
+        if (nanoseconds < 0) {
+            throw java.time.DateTimeException("Duration nanoseconds exceed minimum or maximum supported by uniffi")
+        }
+        return java.time.Duration.ofSeconds(seconds, nanoseconds)
+    }
+
+    // 8 bytes for seconds, 4 bytes for nanoseconds
+    override fun allocationSize(value: java.time.Duration) = 12UL
+
+    override fun write(value: java.time.Duration, buf: ByteBuffer) {
+        if (value.seconds < 0) {
+            // Rust does not support negative Durations
+            throw IllegalArgumentException("Invalid duration, must be non-negative")
+        }
+
+        if (value.nano < 0) {
+            // Java docs provide guarantee that nano will always be positive, so this should be impossible
+            // See: https://docs.oracle.com/javase/8/docs/api/java/time/Duration.html
+            throw IllegalArgumentException("Invalid duration, nano value must be non-negative")
+        }
+
+        // Type mismatch (should be u64) but since Rust doesn't support negative durations we should be OK
+        buf.putLong(value.seconds)
+        // Type mismatch (should be u32) but since values will always be between 0 and 999,999,999 it should be OK
+        buf.putInt(value.nano)
     }
 }
 
@@ -2313,18 +2354,18 @@ public object FfiConverterTypeTunnel: FfiConverter<Tunnel, Long> {
 
 
 /**
- * Packets dropped, by reason.
+ * Packets dropped, by reason. Exported to Kotlin and Swift as it is.
  */
 data class DropStats (
     /**
      * IP packets from the TUN that were not IPv4/IPv6 or were truncated,
-     * and empty datagrams.
+     * and empty datagrams on a socketpair TUN.
      */
     var `malformedIp`: kotlin.ULong
     , 
     /**
      * IP packets from the TUN larger than the config's MTU (the interface's
-     * MTU is set larger), dropped whole.
+     * MTU is set larger), dropped whole rather than cut.
      */
     var `oversizedTunPacket`: kotlin.ULong
     , 
@@ -2364,8 +2405,8 @@ data class DropStats (
     var `udpSend`: kotlin.ULong
     , 
     /**
-     * IP packets the tunnel's flow queue dropped under load (CoDel's
-     * congestion signal, or the fattest flow's oldest when full).
+     * IP packets the tunnel's flow queue dropped under load: CoDel's
+     * congestion signal, or the fattest flow's oldest when the queue was full.
      */
     var `queue`: kotlin.ULong
     
@@ -2441,15 +2482,16 @@ data class FamilySettings (
     var `mode`: FamilyMode
     , 
     /**
-     * Interface addresses, in config order, host bits kept.
+     * Interface addresses, in config order, host bits kept (possibly a placeholder).
      */
-    var `addresses`: List<IpPrefix>
+    var `addresses`: List<IpNet>
     , 
     /**
      * Routes into the tunnel: network addresses (host bits cleared, as
-     * `VpnService.Builder.addRoute` requires), overlaps merged, sorted.
+     * `VpnService.Builder.addRoute` requires), overlaps and adjacent
+     * prefixes merged, sorted.
      */
-    var `routes`: List<IpPrefix>
+    var `routes`: List<IpNet>
     
 ){
     
@@ -2467,21 +2509,21 @@ public object FfiConverterTypeFamilySettings: FfiConverterRustBuffer<FamilySetti
     override fun read(buf: ByteBuffer): FamilySettings {
         return FamilySettings(
             FfiConverterTypeFamilyMode.read(buf),
-            FfiConverterSequenceTypeIpPrefix.read(buf),
-            FfiConverterSequenceTypeIpPrefix.read(buf),
+            FfiConverterSequenceTypeIpNet.read(buf),
+            FfiConverterSequenceTypeIpNet.read(buf),
         )
     }
 
     override fun allocationSize(value: FamilySettings) = (
             FfiConverterTypeFamilyMode.allocationSize(value.`mode`) +
-            FfiConverterSequenceTypeIpPrefix.allocationSize(value.`addresses`) +
-            FfiConverterSequenceTypeIpPrefix.allocationSize(value.`routes`)
+            FfiConverterSequenceTypeIpNet.allocationSize(value.`addresses`) +
+            FfiConverterSequenceTypeIpNet.allocationSize(value.`routes`)
     )
 
     override fun write(value: FamilySettings, buf: ByteBuffer) {
             FfiConverterTypeFamilyMode.write(value.`mode`, buf)
-            FfiConverterSequenceTypeIpPrefix.write(value.`addresses`, buf)
-            FfiConverterSequenceTypeIpPrefix.write(value.`routes`, buf)
+            FfiConverterSequenceTypeIpNet.write(value.`addresses`, buf)
+            FfiConverterSequenceTypeIpNet.write(value.`routes`, buf)
     }
 }
 
@@ -2509,7 +2551,7 @@ data class InterfaceSettings (
     /**
      * DNS servers, in config order.
      */
-    var `dnsServers`: List<kotlin.String>
+    var `dnsServers`: List<IpAddr>
     , 
     /**
      * DNS search domains, in config order.
@@ -2534,7 +2576,7 @@ public object FfiConverterTypeInterfaceSettings: FfiConverterRustBuffer<Interfac
             FfiConverterUShort.read(buf),
             FfiConverterTypeFamilySettings.read(buf),
             FfiConverterTypeFamilySettings.read(buf),
-            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceTypeIpAddr.read(buf),
             FfiConverterSequenceString.read(buf),
         )
     }
@@ -2543,7 +2585,7 @@ public object FfiConverterTypeInterfaceSettings: FfiConverterRustBuffer<Interfac
             FfiConverterUShort.allocationSize(value.`mtu`) +
             FfiConverterTypeFamilySettings.allocationSize(value.`ipv4`) +
             FfiConverterTypeFamilySettings.allocationSize(value.`ipv6`) +
-            FfiConverterSequenceString.allocationSize(value.`dnsServers`) +
+            FfiConverterSequenceTypeIpAddr.allocationSize(value.`dnsServers`) +
             FfiConverterSequenceString.allocationSize(value.`dnsSearchDomains`)
     )
 
@@ -2551,7 +2593,7 @@ public object FfiConverterTypeInterfaceSettings: FfiConverterRustBuffer<Interfac
             FfiConverterUShort.write(value.`mtu`, buf)
             FfiConverterTypeFamilySettings.write(value.`ipv4`, buf)
             FfiConverterTypeFamilySettings.write(value.`ipv6`, buf)
-            FfiConverterSequenceString.write(value.`dnsServers`, buf)
+            FfiConverterSequenceTypeIpAddr.write(value.`dnsServers`, buf)
             FfiConverterSequenceString.write(value.`dnsSearchDomains`, buf)
     }
 }
@@ -2559,7 +2601,7 @@ public object FfiConverterTypeInterfaceSettings: FfiConverterRustBuffer<Interfac
 
 
 /**
- * An IP prefix.
+ * An IP prefix: an interface address with its prefix length, or a route.
  */
 data class IpPrefix (
     /**
@@ -2575,6 +2617,7 @@ data class IpPrefix (
     /**
      * For IPv4, the prefix as a dotted subnet mask (`"255.255.255.0"`),
      * which `NEIPv4Settings` and `NEIPv4Route` want; `null` for IPv6.
+     * Ignored when a prefix is handed in.
      */
     var `subnetMask`: kotlin.String?
     
@@ -2699,18 +2742,18 @@ public object FfiConverterTypePeerConfig: FfiConverterRustBuffer<PeerConfig> {
 
 
 /**
- * Counters for one peer.
+ * Counters for one peer. Exported to Kotlin and Swift as it is.
  */
 data class PeerStats (
     /**
-     * The peer's public key, base64.
+     * The peer's public key (base64 in Kotlin and Swift).
      */
-    var `publicKey`: kotlin.String
+    var `publicKey`: PublicKey
     , 
     /**
      * Where its packets currently go, `address:port`.
      */
-    var `endpoint`: kotlin.String?
+    var `endpoint`: SocketAddr?
     , 
     /**
      * Bytes of IP packets sent to the peer (before encryption).
@@ -2752,8 +2795,8 @@ data class PeerStats (
 public object FfiConverterTypePeerStats: FfiConverterRustBuffer<PeerStats> {
     override fun read(buf: ByteBuffer): PeerStats {
         return PeerStats(
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterTypePublicKey.read(buf),
+            FfiConverterOptionalTypeSocketAddr.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
@@ -2763,8 +2806,8 @@ public object FfiConverterTypePeerStats: FfiConverterRustBuffer<PeerStats> {
     }
 
     override fun allocationSize(value: PeerStats) = (
-            FfiConverterString.allocationSize(value.`publicKey`) +
-            FfiConverterOptionalString.allocationSize(value.`endpoint`) +
+            FfiConverterTypePublicKey.allocationSize(value.`publicKey`) +
+            FfiConverterOptionalTypeSocketAddr.allocationSize(value.`endpoint`) +
             FfiConverterULong.allocationSize(value.`txBytes`) +
             FfiConverterULong.allocationSize(value.`rxBytes`) +
             FfiConverterULong.allocationSize(value.`txPackets`) +
@@ -2773,8 +2816,8 @@ public object FfiConverterTypePeerStats: FfiConverterRustBuffer<PeerStats> {
     )
 
     override fun write(value: PeerStats, buf: ByteBuffer) {
-            FfiConverterString.write(value.`publicKey`, buf)
-            FfiConverterOptionalString.write(value.`endpoint`, buf)
+            FfiConverterTypePublicKey.write(value.`publicKey`, buf)
+            FfiConverterOptionalTypeSocketAddr.write(value.`endpoint`, buf)
             FfiConverterULong.write(value.`txBytes`, buf)
             FfiConverterULong.write(value.`rxBytes`, buf)
             FfiConverterULong.write(value.`txPackets`, buf)
@@ -2786,9 +2829,9 @@ public object FfiConverterTypePeerStats: FfiConverterRustBuffer<PeerStats> {
 
 
 /**
- * The platform differences of [`interface_settings`]. Start from
- * [`android_settings_options`] or [`apple_settings_options`] and change
- * `unrouted_family` as the app's "block untunneled traffic" setting says.
+ * The platform differences of [`interface_settings`], as explicit options.
+ * Apps start from `androidSettingsOptions()` or `appleSettingsOptions()` and
+ * change `unroutedFamily` as their "block untunneled traffic" setting says.
  */
 data class SettingsOptions (
     /**
@@ -2797,19 +2840,23 @@ data class SettingsOptions (
     var `unroutedFamily`: UnroutedFamily
     , 
     /**
-     * The OS blocks a family with no address and no route by itself (Android).
-     * When false (Apple) a blocked family gets a default route into the tunnel.
+     * The OS itself blocks a family for which the interface has neither an
+     * address nor a route (Android `VpnService`). When false (Apple), a
+     * blocked family needs a default route into the tunnel, where no peer
+     * takes it and the core drops it.
      */
     var `osBlocksUnconfiguredFamily`: kotlin.Boolean
     , 
     /**
-     * A family with routes needs an interface address (Apple); one without
-     * gets the placeholder `192.0.0.8/32` or `fd66:7274:756e::1/128` (clamped).
+     * Every family that carries routes needs an interface address (Apple's
+     * `NEIPv4Settings`/`NEIPv6Settings`); a family without one gets the
+     * placeholder `192.0.0.8/32` or `fd66:7274:756e::1/128` (clamped).
      */
     var `requiresAddressPerFamily`: kotlin.Boolean
     , 
     /**
-     * IPv6 interface prefixes longer than this are shortened to it (Apple: 120; Android: 128).
+     * IPv6 interface addresses with a longer prefix are shortened to this
+     * length (Apple: 120; 128 leaves them alone).
      */
     var `ipv6MaxPrefixLen`: kotlin.UByte
     , 
@@ -2951,7 +2998,7 @@ public object FfiConverterTypeTunnelConfig: FfiConverterRustBuffer<TunnelConfig>
 
 
 /**
- * Counters for the whole tunnel plus each peer.
+ * Counters for the whole tunnel plus each peer. Exported as it is.
  */
 data class TunnelStats (
     /**
@@ -3060,19 +3107,19 @@ public object FfiConverterTypeTunnelStats: FfiConverterRustBuffer<TunnelStats> {
 enum class FamilyMode {
     
     /**
-     * Some peer routes this family: add its addresses and routes.
+     * Some peer routes this family: its routes go into the tunnel.
      */
     ROUTED,
     /**
-     * No peer routes it; left to the device's other networks. Android: add
-     * the addresses and call `allowFamily`. Apple: settings for the family
-     * only if it has addresses, with no routes.
+     * No peer routes it and it is left to the device's other networks.
+     * Android: add the addresses and call `allowFamily`. Apple: settings for
+     * the family only if it has addresses, with no routes.
      */
     LEFT_TO_SYSTEM,
     /**
-     * No peer routes it; its traffic is dropped. Add the addresses and routes
-     * as given: either none (the OS blocks the family) or a default route
-     * into the tunnel, where the core drops it.
+     * No peer routes it and its traffic must not leave the device outside
+     * the tunnel: either the OS blocks it (no address, no route) or a
+     * default route sends it into the tunnel, where it is dropped.
      */
     BLOCKED;
 
@@ -3552,11 +3599,13 @@ public object FfiConverterTypeProtectError : FfiConverterRustBuffer<ProtectExcep
 enum class TunFraming {
     
     /**
-     * One raw IP packet per read/write: Android `VpnService`, Linux TUN, socketpairs.
+     * One raw IP packet per read/write: Android `VpnService`, Linux TUN
+     * (`IFF_TUN|IFF_NO_PI`), socketpairs.
      */
     RAW,
     /**
-     * Apple utun (the fd behind `NEPacketTunnelFlow`): a 4-byte address-family header per packet.
+     * Apple utun (the fd behind `NEPacketTunnelFlow`): each packet is
+     * preceded by a 4-byte address-family header.
      */
     APPLE_UTUN;
 
@@ -3589,12 +3638,13 @@ public object FfiConverterTypeTunFraming: FfiConverterRustBuffer<TunFraming> {
 
 
 /**
- * Something the app may want to show or react to, from [`Tunnel::next_event`].
+ * Something the app may want to show or react to (Kotlin/Swift:
+ * `Tunnel.nextEvent`). Exported as it is; keys are base64 text there.
  */
 sealed class TunnelEvent {
     
     /**
-     * The tunnel is running and its UDP socket is bound.
+     * The event loop is running and the UDP socket is bound.
      */
     data class Started(
         /**
@@ -3609,13 +3659,13 @@ sealed class TunnelEvent {
     }
     
     /**
-     * A handshake with a peer completed (the first one and every rekey).
+     * A handshake with a peer completed (first one and every rekey).
      */
     data class HandshakeCompleted(
         /**
-         * The peer's public key, base64.
+         * Which peer.
          */
-        val `publicKey`: kotlin.String) : TunnelEvent()
+        val `publicKey`: dev.ferrotun.PublicKey) : TunnelEvent()
         
     {
         
@@ -3624,17 +3674,17 @@ sealed class TunnelEvent {
     }
     
     /**
-     * A peer's endpoint was learned or moved (roaming).
+     * A peer's endpoint moved (roaming) or was learned.
      */
     data class EndpointChanged(
         /**
-         * The peer's public key, base64.
+         * Which peer.
          */
-        val `publicKey`: kotlin.String, 
+        val `publicKey`: dev.ferrotun.PublicKey, 
         /**
          * Its new `address:port`.
          */
-        val `endpoint`: kotlin.String) : TunnelEvent()
+        val `endpoint`: dev.ferrotun.SocketAddr) : TunnelEvent()
         
     {
         
@@ -3644,18 +3694,19 @@ sealed class TunnelEvent {
     
     /**
      * A peer's handshakes have gone unanswered for 15 s (three WireGuard
-     * handshake timeouts): show it as "not reachable". Host-name endpoints
-     * are resolved again in the background. Reported once per outage.
+     * handshake timeouts, `PEER_UNREACHABLE_AFTER`): show it as "not
+     * reachable". Host-name endpoints are resolved again in the background.
+     * Reported once per outage.
      */
     data class PeerUnreachable(
         /**
-         * The peer's public key, base64.
+         * Which peer.
          */
-        val `publicKey`: kotlin.String, 
+        val `publicKey`: dev.ferrotun.PublicKey, 
         /**
-         * Seconds since the first unanswered handshake initiation.
+         * How long since the first unanswered handshake initiation.
          */
-        val `unansweredSecs`: kotlin.ULong) : TunnelEvent()
+        val `unansweredFor`: java.time.Duration) : TunnelEvent()
         
     {
         
@@ -3668,9 +3719,9 @@ sealed class TunnelEvent {
      */
     data class PeerReachable(
         /**
-         * The peer's public key, base64.
+         * Which peer.
          */
-        val `publicKey`: kotlin.String) : TunnelEvent()
+        val `publicKey`: dev.ferrotun.PublicKey) : TunnelEvent()
         
     {
         
@@ -3679,7 +3730,7 @@ sealed class TunnelEvent {
     }
     
     /**
-     * The tunnel stopped; `error` says why when nobody asked it to.
+     * The tunnel stopped; `error` says why when it was not asked to.
      */
     data class Stopped(
         /**
@@ -3713,18 +3764,18 @@ public object FfiConverterTypeTunnelEvent : FfiConverterRustBuffer<TunnelEvent>{
                 FfiConverterUShort.read(buf),
                 )
             2 -> TunnelEvent.HandshakeCompleted(
-                FfiConverterString.read(buf),
+                FfiConverterTypePublicKey.read(buf),
                 )
             3 -> TunnelEvent.EndpointChanged(
-                FfiConverterString.read(buf),
-                FfiConverterString.read(buf),
+                FfiConverterTypePublicKey.read(buf),
+                FfiConverterTypeSocketAddr.read(buf),
                 )
             4 -> TunnelEvent.PeerUnreachable(
-                FfiConverterString.read(buf),
-                FfiConverterULong.read(buf),
+                FfiConverterTypePublicKey.read(buf),
+                FfiConverterDuration.read(buf),
                 )
             5 -> TunnelEvent.PeerReachable(
-                FfiConverterString.read(buf),
+                FfiConverterTypePublicKey.read(buf),
                 )
             6 -> TunnelEvent.Stopped(
                 FfiConverterOptionalString.read(buf),
@@ -3745,30 +3796,30 @@ public object FfiConverterTypeTunnelEvent : FfiConverterRustBuffer<TunnelEvent>{
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
-                + FfiConverterString.allocationSize(value.`publicKey`)
+                + FfiConverterTypePublicKey.allocationSize(value.`publicKey`)
             )
         }
         is TunnelEvent.EndpointChanged -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
-                + FfiConverterString.allocationSize(value.`publicKey`)
-                + FfiConverterString.allocationSize(value.`endpoint`)
+                + FfiConverterTypePublicKey.allocationSize(value.`publicKey`)
+                + FfiConverterTypeSocketAddr.allocationSize(value.`endpoint`)
             )
         }
         is TunnelEvent.PeerUnreachable -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
-                + FfiConverterString.allocationSize(value.`publicKey`)
-                + FfiConverterULong.allocationSize(value.`unansweredSecs`)
+                + FfiConverterTypePublicKey.allocationSize(value.`publicKey`)
+                + FfiConverterDuration.allocationSize(value.`unansweredFor`)
             )
         }
         is TunnelEvent.PeerReachable -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
-                + FfiConverterString.allocationSize(value.`publicKey`)
+                + FfiConverterTypePublicKey.allocationSize(value.`publicKey`)
             )
         }
         is TunnelEvent.Stopped -> {
@@ -3789,24 +3840,24 @@ public object FfiConverterTypeTunnelEvent : FfiConverterRustBuffer<TunnelEvent>{
             }
             is TunnelEvent.HandshakeCompleted -> {
                 buf.putInt(2)
-                FfiConverterString.write(value.`publicKey`, buf)
+                FfiConverterTypePublicKey.write(value.`publicKey`, buf)
                 Unit
             }
             is TunnelEvent.EndpointChanged -> {
                 buf.putInt(3)
-                FfiConverterString.write(value.`publicKey`, buf)
-                FfiConverterString.write(value.`endpoint`, buf)
+                FfiConverterTypePublicKey.write(value.`publicKey`, buf)
+                FfiConverterTypeSocketAddr.write(value.`endpoint`, buf)
                 Unit
             }
             is TunnelEvent.PeerUnreachable -> {
                 buf.putInt(4)
-                FfiConverterString.write(value.`publicKey`, buf)
-                FfiConverterULong.write(value.`unansweredSecs`, buf)
+                FfiConverterTypePublicKey.write(value.`publicKey`, buf)
+                FfiConverterDuration.write(value.`unansweredFor`, buf)
                 Unit
             }
             is TunnelEvent.PeerReachable -> {
                 buf.putInt(5)
-                FfiConverterString.write(value.`publicKey`, buf)
+                FfiConverterTypePublicKey.write(value.`publicKey`, buf)
                 Unit
             }
             is TunnelEvent.Stopped -> {
@@ -3823,17 +3874,19 @@ public object FfiConverterTypeTunnelEvent : FfiConverterRustBuffer<TunnelEvent>{
 
 
 /**
- * What to do with an address family that no peer's `allowedIps` route.
+ * What to do with an address family that no peer routes.
  */
 
 enum class UnroutedFamily {
     
     /**
-     * Leave it to the device's other networks (Android: `allowFamily`).
+     * The family keeps using the device's other networks (Android:
+     * `allowFamily`; Apple: no routes for it).
      */
     LEAVE_TO_SYSTEM,
     /**
-     * Drop its traffic while the tunnel is up.
+     * The family's traffic is dropped while the tunnel is up (a kill switch
+     * for the family the config does not cover).
      */
     BLOCK;
 
@@ -4061,6 +4114,38 @@ public object FfiConverterOptionalTypeTunnelEvent: FfiConverterRustBuffer<Tunnel
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeSocketAddr: FfiConverterRustBuffer<SocketAddr?> {
+    override fun read(buf: ByteBuffer): SocketAddr? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeSocketAddr.read(buf)
+    }
+
+    override fun allocationSize(value: SocketAddr?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeSocketAddr.allocationSize(value)
+        }
+    }
+
+    override fun write(value: SocketAddr?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeSocketAddr.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -4079,34 +4164,6 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeIpPrefix: FfiConverterRustBuffer<List<IpPrefix>> {
-    override fun read(buf: ByteBuffer): List<IpPrefix> {
-        val len = buf.getInt()
-        return List<IpPrefix>(len) {
-            FfiConverterTypeIpPrefix.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<IpPrefix>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeIpPrefix.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<IpPrefix>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeIpPrefix.write(it, buf)
         }
     }
 }
@@ -4166,6 +4223,94 @@ public object FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer<List<Pee
         }
     }
 }
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeIpAddr: FfiConverterRustBuffer<List<IpAddr>> {
+    override fun read(buf: ByteBuffer): List<IpAddr> {
+        val len = buf.getInt()
+        return List<IpAddr>(len) {
+            FfiConverterTypeIpAddr.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<IpAddr>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeIpAddr.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<IpAddr>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeIpAddr.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeIpNet: FfiConverterRustBuffer<List<IpNet>> {
+    override fun read(buf: ByteBuffer): List<IpNet> {
+        val len = buf.getInt()
+        return List<IpNet>(len) {
+            FfiConverterTypeIpNet.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<IpNet>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeIpNet.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<IpNet>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeIpNet.write(it, buf)
+        }
+    }
+}
+
+
+
+/**
+ * An IP address: `"10.0.0.1"` or `"fd00::1"`.
+ */
+public typealias IpAddr = kotlin.String
+public typealias FfiConverterTypeIpAddr = FfiConverterString
+
+
+
+/**
+ * An IP prefix (interface address or route), as an [`IpPrefix`] record.
+ */
+public typealias IpNet = IpPrefix
+public typealias FfiConverterTypeIpNet = FfiConverterTypeIpPrefix
+
+
+
+/**
+ * A WireGuard public key: standard base64 (44 characters), as `wg pubkey` prints it.
+ */
+public typealias PublicKey = kotlin.String
+public typealias FfiConverterTypePublicKey = FfiConverterString
+
+
+
+/**
+ * An IP address and port: `"192.0.2.1:51820"` or `"[2001:db8::1]:51820"`.
+ */
+public typealias SocketAddr = kotlin.String
+public typealias FfiConverterTypeSocketAddr = FfiConverterString
 
 
 

@@ -21,12 +21,12 @@ class HygieneTest {
         // stop() joins the tunnel's threads; give the JVM's own threads a moment to settle.
         var fdsAfter = openFdCount()
         var threadsAfter = nativeThreads()
-        val deadline = System.nanoTime() + 5_000_000_000
-        while ((fdsAfter > fdsBefore || threadsAfter.size > threadsBefore.size) && System.nanoTime() < deadline) {
-            System.gc()
-            Thread.sleep(100)
+        eventually(pollMs = 100) {
             fdsAfter = openFdCount()
             threadsAfter = nativeThreads()
+            val settled = fdsAfter <= fdsBefore && threadsAfter.size <= threadsBefore.size
+            if (!settled) System.gc()
+            settled
         }
         assertTrue(fdsAfter <= fdsBefore, "fds: $fdsBefore before, $fdsAfter after 100 tunnels")
         assertTrue(
@@ -38,22 +38,7 @@ class HygieneTest {
 
     private fun cycle() {
         FakeTun().use { tun ->
-            val key = generatePrivateKey()
-            val tunnel = Tunnel.start(
-                TunnelConfig(
-                    privateKey = key,
-                    addresses = listOf("10.99.2.1/32"),
-                    peers = listOf(
-                        PeerConfig(
-                            publicKey = publicKey(generatePrivateKey()),
-                            endpoint = "127.0.0.1:9",
-                            allowedIps = listOf("10.99.2.2/32"),
-                        ),
-                    ),
-                ),
-                tun.tunFd,
-                RecordingProtector(),
-            )
+            val tunnel = Tunnel.start(onePeerConfig("10.99.2"), tun.tunFd, RecordingProtector())
             tunnel.stats()
             tunnel.stop()
             tunnel.close()

@@ -80,7 +80,7 @@ class ReadmeExampleTest {
                     is TunnelEvent.Started -> log("up on port ${event.listenPort}")
                     is TunnelEvent.HandshakeCompleted -> log("handshake with ${event.publicKey}")
                     is TunnelEvent.EndpointChanged -> log("${event.publicKey} moved to ${event.endpoint}")
-                    is TunnelEvent.PeerUnreachable -> log("${event.publicKey}: no answer for ${event.unansweredSecs} s")
+                    is TunnelEvent.PeerUnreachable -> log("${event.publicKey}: no answer for ${event.unansweredFor.seconds} s")
                     is TunnelEvent.PeerReachable -> log("${event.publicKey} reachable again")
                     is TunnelEvent.Stopped -> log("stopped: ${event.error ?: "on request"}")
                 }

@@ -68,17 +68,9 @@ class TunnelPair(
      * the handshake), then drains stragglers. Returns how many probes were sent.
      */
     fun warmUp(tag: String = "probe", timeoutMs: Long = 15_000): Int {
-        val deadline = System.nanoTime() + timeoutMs * 1_000_000
-        var sent = 0
-        while (System.nanoTime() < deadline) {
-            check(tunA.send(aToB(sent, tag)))
-            sent++
-            val got = tunB.receive(200) ?: continue
-            check(String(Packets.payload(got)).startsWith(tag)) { "unexpected packet ${String(Packets.payload(got))}" }
-            while (tunB.receive() != null) Unit
-            return sent
-        }
-        error("no packet crossed the tunnel within $timeoutMs ms")
+        val (got, sent) = dev.ferrotun.warmUp(tunA, tunB, timeoutMs) { aToB(it, tag) }
+        check(String(Packets.payload(got)).startsWith(tag)) { "unexpected packet ${String(Packets.payload(got))}" }
+        return sent
     }
 
     override fun close() {

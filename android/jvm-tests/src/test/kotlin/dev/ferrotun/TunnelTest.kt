@@ -168,7 +168,7 @@ class TunnelTest {
         TunnelPair().use { pair ->
             pair.warmUp()
             val handshakeBefore = need(pair.a.stats().peers.single().lastHandshake, "no handshake")
-            val extra = PeerConfig(publicKey = publicKey(generatePrivateKey()), allowedIps = listOf("10.99.9.0/24"))
+            val extra = testPeer("10.99.9.0/24", endpoint = null)
             pair.a.updateConfig(pair.configA.copy(peers = pair.configA.peers + extra))
 
             val peers = pair.a.stats().peers
@@ -206,9 +206,5 @@ class TunnelTest {
         assertEquals(closed, e.fd)
     }
 
-    private fun config() = TunnelConfig(
-        privateKey = generatePrivateKey(),
-        addresses = listOf("10.99.1.1/32"),
-        peers = listOf(PeerConfig(publicKey = publicKey(generatePrivateKey()), allowedIps = listOf("10.99.1.2/32"))),
-    )
+    private fun config() = onePeerConfig("10.99.1", endpoint = null)
 }

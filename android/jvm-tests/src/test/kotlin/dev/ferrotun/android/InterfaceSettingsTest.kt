@@ -5,7 +5,7 @@ import dev.ferrotun.TunnelConfig
 import dev.ferrotun.UnroutedFamily
 import dev.ferrotun.androidSettingsOptions
 import dev.ferrotun.generatePrivateKey
-import dev.ferrotun.publicKey
+import dev.ferrotun.testPeer
 import java.util.concurrent.TimeUnit
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.DynamicTest
@@ -22,11 +22,7 @@ import org.junit.jupiter.api.Timeout
 class InterfaceSettingsTest {
     private class Case(val name: String, val config: TunnelConfig, val expected: List<String>)
 
-    private fun peer(vararg allowedIps: String) = PeerConfig(
-        publicKey = publicKey(generatePrivateKey()),
-        endpoint = "127.0.0.1:9",
-        allowedIps = allowedIps.toList(),
-    )
+    private fun peer(vararg allowedIps: String) = testPeer(*allowedIps)
 
     private fun config(addresses: List<String>, vararg peers: PeerConfig, dns: List<String> = emptyList(), mtu: UShort? = null, search: List<String> = emptyList()) =
         TunnelConfig(

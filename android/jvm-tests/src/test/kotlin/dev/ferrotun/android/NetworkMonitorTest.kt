@@ -1,9 +1,7 @@
 package dev.ferrotun.android
 
-import dev.ferrotun.PeerConfig
-import dev.ferrotun.TunnelConfig
-import dev.ferrotun.generatePrivateKey
-import dev.ferrotun.publicKey
+import dev.ferrotun.eventually
+import dev.ferrotun.onePeerConfig
 import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.CyclicBarrier
 import java.util.concurrent.TimeUnit
@@ -18,16 +16,6 @@ import org.junit.jupiter.api.Timeout
 class NetworkMonitorTest {
     private val wifi = "wifi"
     private val cellular = "cellular"
-
-    /** Waits until [condition] holds or [timeoutMs] passes; returns whether it held. */
-    private fun eventually(timeoutMs: Long = 5_000, condition: () -> Boolean): Boolean {
-        val deadline = System.nanoTime() + timeoutMs * 1_000_000
-        while (System.nanoTime() < deadline) {
-            if (condition()) return true
-            Thread.sleep(10)
-        }
-        return condition()
-    }
 
     @Test
     fun `a network callback arriving after unregister is ignored, from any thread`() {
@@ -110,19 +98,7 @@ class NetworkMonitorTest {
     fun `a network change rebinds the running tunnel, which protects its new socket`() {
         RecordingPlatform().use { platform ->
             val vpn = FerrotunVpn(platform)
-            vpn.start(
-                TunnelConfig(
-                    privateKey = generatePrivateKey(),
-                    addresses = listOf("10.99.4.1/32"),
-                    peers = listOf(
-                        PeerConfig(
-                            publicKey = publicKey(generatePrivateKey()),
-                            endpoint = "127.0.0.1:9",
-                            allowedIps = listOf("10.99.4.2/32"),
-                        ),
-                    ),
-                ),
-            )
+            vpn.start(onePeerConfig("10.99.4"))
             assertEquals(1, platform.protectedFds.size)
             val listener = platform.listeners.single()
             listener.onAvailable(wifi)

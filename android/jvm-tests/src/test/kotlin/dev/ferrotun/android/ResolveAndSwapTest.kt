@@ -52,16 +52,7 @@ class ResolveAndSwapTest {
 
     /** Sends A->B probes over [tun] until one arrives at B (the first one starts the handshake). */
     private fun warmUp(tun: FakeTun, tunB: FakeTun) {
-        val deadline = System.nanoTime() + 15_000_000_000
-        var i = 0
-        while (System.nanoTime() < deadline) {
-            check(tun.send(packet("10.99.5.1", "10.99.5.2", i++, "probe")))
-            if (tunB.receive(200) != null) {
-                while (tunB.receive() != null) Unit
-                return
-            }
-        }
-        throw AssertionError("no packet crossed the tunnel")
+        dev.ferrotun.warmUp(tun, tunB) { packet("10.99.5.1", "10.99.5.2", it, "probe") }
     }
 
     @Test
