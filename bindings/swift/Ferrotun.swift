@@ -3851,7 +3851,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrotun_checksum_method_tunnel_update_config() != 10207) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrotun_checksum_constructor_tunnel_start() != 24623) {
+    if (uniffi_ferrotun_checksum_constructor_tunnel_start() != 56639) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -977,7 +977,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrotun_checksum_method_tunnel_update_config() and 0xFFFF) != 10207) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrotun_checksum_constructor_tunnel_start() and 0xFFFF) != 24623) {
+    if ((lib.uniffi_ferrotun_checksum_constructor_tunnel_start() and 0xFFFF) != 56639) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
