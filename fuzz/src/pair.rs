@@ -37,7 +37,7 @@ fn node(key: PrivateKey, peer: PeerConfig, seed: u64, now: Instant) -> Node {
         seed,
         max_packet: MAX_PACKET,
     };
-    Node::new(tunnel_config(key, &[], None, vec![peer]), options, now).expect("valid config")
+    Node::new(tunnel_config(key, &[], None, vec![peer]), options, now)
 }
 
 /// A routes everything to B; B accepts only A's inner addresses
