@@ -37,7 +37,7 @@ fn node(key: PrivateKey, peer: PeerConfig, seed: u64, now: Instant) -> Node {
         seed,
         max_packet: MAX_PACKET,
     };
-    Node::new(tunnel_config(key, &[], None, vec![peer]), options, now).expect("valid config")
+    Node::new(tunnel_config(key, &[], None, vec![peer]), options, now)
 }
 
 /// A routes everything to B; B accepts only A's inner addresses
@@ -61,13 +61,23 @@ impl Pair {
     pub fn established(now: Instant) -> Pair {
         let a = node(
             a_key(),
-            peer_config(b_key().public_key(), &["0.0.0.0/0", "::/0"], Some(B_ADDR), None),
+            peer_config(
+                b_key().public_key(),
+                &["0.0.0.0/0", "::/0"],
+                Some(B_ADDR),
+                None,
+            ),
             0x00a0_0000,
             now,
         );
         let b = node(
             b_key(),
-            peer_config(a_key().public_key(), &["10.0.0.1/32", "fd00::1/128"], None, None),
+            peer_config(
+                a_key().public_key(),
+                &["10.0.0.1/32", "fd00::1/128"],
+                None,
+                None,
+            ),
             0x00b0_0000,
             now,
         );
@@ -83,7 +93,11 @@ impl Pair {
         );
         let reply = sim.send_packet(Side::B, 2);
         sim.settle();
-        assert_eq!(sim.delivered_packets(Side::A), vec![reply], "data flows back");
+        assert_eq!(
+            sim.delivered_packets(Side::A),
+            vec![reply],
+            "data flows back"
+        );
         assert_eq!(sim.now(), now, "no time passed");
         let handshake_transcript = sim
             .sent()
