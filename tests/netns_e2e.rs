@@ -224,6 +224,15 @@ fn keys() -> Keys {
     Keys { private, public }
 }
 
+/// Side 1's outer address and `port`, as side 0's `Endpoint =`.
+fn side1_endpoint(outer_v6: bool, port: u16) -> String {
+    if outer_v6 {
+        format!("[{}]:{port}", OUTER6[1])
+    } else {
+        format!("{}:{port}", OUTER4[1])
+    }
+}
+
 /// Which WireGuard implementation runs on a side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Imp {
@@ -293,7 +302,20 @@ struct Conf<'a> {
     endpoint: Option<String>,
 }
 
-impl Conf<'_> {
+impl<'a> Conf<'a> {
+    /// Both sides' confs for the keys `k` (and `psk`, if any): side 0
+    /// initiates to `endpoint` (side 1's), side 1 waits to be contacted.
+    fn pair(k: &'a [Keys; 2], psk: Option<&'a str>, endpoint: String) -> [Conf<'a>; 2] {
+        let side = |me: usize, endpoint| Conf {
+            me,
+            keys: &k[me],
+            peer_public: &k[1 - me].public,
+            psk,
+            endpoint,
+        };
+        [side(0, Some(endpoint)), side(1, None)]
+    }
+
     fn peer(&self) -> usize {
         1 - self.me
     }
@@ -359,7 +381,7 @@ struct Net {
     uapi: Vec<PathBuf>,
     /// TUN interface name per side, once started.
     tun: [String; 2],
-    /// Public keys per side, once [`Net::start_pair`] made them.
+    /// Public keys per side, once [`Net::new_keys`] made them.
     public: [String; 2],
     tag: String,
 }
@@ -654,33 +676,21 @@ impl Net {
         h
     }
 
+    /// A key pair per side, remembered in [`Net::public`].
+    fn new_keys(&mut self) -> [Keys; 2] {
+        let k = [keys(), keys()];
+        self.public = [k[0].public.clone(), k[1].public.clone()];
+        k
+    }
+
     /// Starts a tunnel pair: side 0 initiates (knows side 1's endpoint), side
     /// 1 responds. Returns the two process handles after a first ping from
     /// side 0 got through.
     fn start_pair(&mut self, a: Side, b: Side, o: PairOpts) -> [usize; 2] {
-        let k = [keys(), keys()];
+        let k = self.new_keys();
         let psk = o.psk.then(|| wg_out(&["genpsk"], None));
-        let port = o.endpoint_port.unwrap_or(WG_PORT);
-        let endpoint = if o.outer_v6 {
-            format!("[{}]:{port}", OUTER6[1])
-        } else {
-            format!("{}:{port}", OUTER4[1])
-        };
-        let c0 = Conf {
-            me: 0,
-            keys: &k[0],
-            peer_public: &k[1].public,
-            psk: psk.as_deref(),
-            endpoint: Some(endpoint),
-        };
-        let c1 = Conf {
-            me: 1,
-            keys: &k[1],
-            peer_public: &k[0].public,
-            psk: psk.as_deref(),
-            endpoint: None,
-        };
-        self.public = [k[0].public.clone(), k[1].public.clone()];
+        let endpoint = side1_endpoint(o.outer_v6, o.endpoint_port.unwrap_or(WG_PORT));
+        let [c0, c1] = Conf::pair(&k, psk.as_deref(), endpoint);
         let h1 = self.start_tunnel(1, b, &c1);
         let h0 = self.start_tunnel(0, a, &c0);
         self.wait_ping(0, INNER4[1], HANDSHAKE_TIMEOUT);
@@ -1033,8 +1043,7 @@ fn roaming(test: &str, responder: Side, outer_v6: bool) {
         let want = if outer_v6 { ROAMED6 } else { ROAMED4 };
         assert!(eps.contains(want), "responder's endpoint not roamed: {eps}");
     }
-    net.assert_running(h0);
-    net.assert_running(h1);
+    net.assert_both_running([h0, h1]);
     // The tunnel still works both ways after the roam.
     net.ping3(0, INNER4[1]);
     net.ping3(1, INNER6[0]);
@@ -1095,21 +1104,8 @@ fn host_name_endpoint_and_tun_fd_swap_mid_transfer() {
     )
     .expect("hosts file");
 
-    let k = [keys(), keys()];
-    let c0 = Conf {
-        me: 0,
-        keys: &k[0],
-        peer_public: &k[1].public,
-        psk: None,
-        endpoint: Some(format!("peer-b.ferrotun.test:{WG_PORT}")),
-    };
-    let c1 = Conf {
-        me: 1,
-        keys: &k[1],
-        peer_public: &k[0].public,
-        psk: None,
-        endpoint: None,
-    };
+    let k = net.new_keys();
+    let [c0, c1] = Conf::pair(&k, None, format!("peer-b.ferrotun.test:{WG_PORT}"));
     let swappable = Side {
         imp: Imp::Ferrotun,
         mode: TunMode::FdSwappable,
@@ -1317,9 +1313,58 @@ fn wg_public(base64: &str) -> boringtun::x25519::PublicKey {
     boringtun::x25519::PublicKey::from(*key.as_bytes())
 }
 
+/// The attacker, on one side's network, posing as that side to the other
+/// side (the victim): its initiations claim the posed-as side's key.
+struct Attacker {
+    socket: std::net::UdpSocket,
+    /// The attacked side.
+    victim_side: usize,
+    /// The attacked side's public key: forgeries are addressed to it.
+    victim: boringtun::x25519::PublicKey,
+    /// The key of the side it poses as.
+    claimed: boringtun::x25519::PublicKey,
+}
+
+impl Attacker {
+    /// Floods the victim's WireGuard port (see [`attacker::flood`]) and
+    /// asserts that nothing but cookie replies came back: a handshake or
+    /// data message would mean the victim's endpoint moved to the attacker.
+    fn flood(
+        &self,
+        count: usize,
+        burst: usize,
+        period: Duration,
+        make: impl FnMut(usize) -> Vec<u8>,
+    ) -> attacker::Answers {
+        let to = Net::wg_addr(self.victim_side);
+        let answers = attacker::flood(&self.socket, to, count, burst, period, make);
+        eprintln!("attacker got back: {answers:?}");
+        let v = self.victim_side;
+        assert_eq!(
+            answers.hijacked,
+            0,
+            "side {v} sent handshake or data messages to the attacker: \
+             its endpoint for side {} moved",
+            1 - v
+        );
+        answers
+    }
+
+    /// The flood reached the victim's limiter: without that, it proves nothing.
+    fn assert_limiter_engaged(&self, answers: &attacker::Answers) {
+        assert!(
+            answers.cookie_replies > 0,
+            "side {}'s limiter never engaged: the flood proves nothing",
+            self.victim_side
+        );
+    }
+}
+
 impl Net {
-    /// Puts the attacker's address on side `side`'s veth and opens its socket there.
-    fn attacker_on(&self, side: usize) -> std::net::UdpSocket {
+    /// Puts the attacker's address on side `side`'s veth and opens its
+    /// socket there, posing as `side` to the other side. Needs
+    /// [`Net::new_keys`] (or [`Net::start_pair`]) first.
+    fn attacker_posing_as(&self, side: usize) -> Attacker {
         let ns = &self.ns[side];
         ip(&[
             "-n",
@@ -1330,7 +1375,18 @@ impl Net {
             "dev",
             "veth0",
         ]);
-        attacker::socket_in(ns, format!("{ATTACKER4}:0").parse().expect("addr"))
+        Attacker {
+            socket: attacker::socket_in(ns, format!("{ATTACKER4}:0").parse().expect("addr")),
+            victim_side: 1 - side,
+            victim: wg_public(&self.public[1 - side]),
+            claimed: wg_public(&self.public[side]),
+        }
+    }
+
+    /// Both ends of a pair are still running.
+    fn assert_both_running(&mut self, [h0, h1]: [usize; 2]) {
+        self.assert_running(h0);
+        self.assert_running(h1);
     }
 
     /// Side `side`'s WireGuard port on the outer network.
@@ -1380,9 +1436,7 @@ fn hostile_forged_handshakes_never_move_the_endpoint() {
     );
     let mut net = Net::new("hijack");
     let [h0, h1] = net.start_pair(FT, FT, PairOpts::default());
-    let socket = net.attacker_on(0);
-    let victim = wg_public(&net.public[1]);
-    let claimed = wg_public(&net.public[0]);
+    let attacker = net.attacker_posing_as(0);
 
     // Side 1 sends the bulk: its packets go wherever it thinks side 0 is.
     let x = net.start_xfer(1, false, 32 * MIB, Some(8 * MIB));
@@ -1396,29 +1450,15 @@ fn hostile_forged_handshakes_never_move_the_endpoint() {
     let to_side1 = format!("{}:{WG_PORT}", OUTER4[1]).parse().expect("addr");
     let index = attacker::sniff_receiver_index(&net.ns[0], to_side1, Duration::from_secs(3))
         .expect("a data message to side 1 seen on the wire");
-    let answers = attacker::flood(
-        &socket,
-        Net::wg_addr(1),
-        24_000,
-        400,
-        Duration::from_millis(50),
-        |i| {
-            if i % 2 == 0 {
-                attacker::forged_initiation(&victim, &claimed, i as u32)
-            } else {
-                attacker::forged_response(&victim, index, i as u32)
-            }
-        },
-    );
-    eprintln!("attacker got back: {answers:?}");
-    assert!(
-        answers.cookie_replies > 0,
-        "the flood never put side 1 under load; the test proves nothing"
-    );
-    assert_eq!(
-        answers.hijacked, 0,
-        "side 1 sent handshake or data messages to the attacker: its endpoint moved"
-    );
+    let (victim, claimed) = (&attacker.victim, &attacker.claimed);
+    let answers = attacker.flood(24_000, 400, Duration::from_millis(50), |i| {
+        if i % 2 == 0 {
+            attacker::forged_initiation(victim, claimed, i as u32)
+        } else {
+            attacker::forged_response(victim, index, i as u32)
+        }
+    });
+    attacker.assert_limiter_engaged(&answers);
     net.finish_xfer(x);
     net.exit_within(ping, Duration::from_secs(20));
     let (sent, received) = ping_counts(&net.lines(ping));
@@ -1432,8 +1472,7 @@ fn hostile_forged_handshakes_never_move_the_endpoint() {
         moved, None,
         "side 1 reported the attacker as side 0's endpoint"
     );
-    net.assert_running(h0);
-    net.assert_running(h1);
+    net.assert_both_running([h0, h1]);
     net.ping3(1, INNER4[0]);
 }
 
@@ -1450,9 +1489,8 @@ fn hostile_garbage_and_handshake_flood_during_a_transfer() {
     );
     let mut net = Net::new("garbage");
     let [h0, h1] = net.start_pair(FT, FT, PairOpts::default());
-    let socket = net.attacker_on(0);
-    let victim = wg_public(&net.public[1]);
-    let claimed = wg_public(&net.public[0]);
+    let attacker = net.attacker_posing_as(0);
+    let (victim, claimed) = (&attacker.victim, &attacker.claimed);
     let stranger = wg_public(&keys().public);
 
     let x = net.start_xfer(0, false, 48 * MIB, Some(12 * MIB));
@@ -1467,33 +1505,20 @@ fn hostile_garbage_and_handshake_flood_during_a_transfer() {
             })
             .collect()
     };
-    let answers = attacker::flood(
-        &socket,
-        Net::wg_addr(1),
-        30_000,
-        500,
-        Duration::from_millis(50),
-        |i| match i % 6 {
-            0 => Vec::new(),
-            1 => random(i * 37 % 1500),
-            2 => {
-                let mut fake = random(32 + i % 1400);
-                fake[..4].copy_from_slice(&[4, 0, 0, 0]);
-                fake
-            }
-            3 => attacker::forged_initiation(&victim, &claimed, i as u32)[..100].to_vec(),
-            4 => attacker::forged_initiation(&victim, &stranger, i as u32),
-            _ => attacker::forged_initiation(&victim, &claimed, i as u32),
-        },
-    );
-    eprintln!("attacker got back: {answers:?}");
-    assert_eq!(
-        answers.hijacked, 0,
-        "side 1's endpoint moved to the attacker"
-    );
+    attacker.flood(30_000, 500, Duration::from_millis(50), |i| match i % 6 {
+        0 => Vec::new(),
+        1 => random(i * 37 % 1500),
+        2 => {
+            let mut fake = random(32 + i % 1400);
+            fake[..4].copy_from_slice(&[4, 0, 0, 0]);
+            fake
+        }
+        3 => attacker::forged_initiation(victim, claimed, i as u32)[..100].to_vec(),
+        4 => attacker::forged_initiation(victim, &stranger, i as u32),
+        _ => attacker::forged_initiation(victim, claimed, i as u32),
+    });
     net.finish_xfer(x);
-    net.assert_running(h0);
-    net.assert_running(h1);
+    net.assert_both_running([h0, h1]);
     net.ping_all();
 }
 
@@ -1507,40 +1532,15 @@ fn hostile_garbage_and_handshake_flood_during_a_transfer() {
 fn hostile_the_limiter_recovers_after_a_flood() {
     let _l = setup("hostile_the_limiter_recovers_after_a_flood", NETNS_TOOLS);
     let mut net = Net::new("limiter");
-    let k = [keys(), keys()];
-    let c0 = Conf {
-        me: 0,
-        keys: &k[0],
-        peer_public: &k[1].public,
-        psk: None,
-        endpoint: Some(format!("{}:{WG_PORT}", OUTER4[1])),
-    };
-    let c1 = Conf {
-        me: 1,
-        keys: &k[1],
-        peer_public: &k[0].public,
-        psk: None,
-        endpoint: None,
-    };
+    let k = net.new_keys();
+    let [c0, c1] = Conf::pair(&k, None, side1_endpoint(false, WG_PORT));
     // Side 0 runs, without a session yet; the attacker floods it from side 1's network.
     let h0 = net.start_tunnel(0, FT, &c0);
-    let socket = net.attacker_on(1);
-    let victim = wg_public(&k[0].public);
-    let claimed = wg_public(&k[1].public);
-    let answers = attacker::flood(
-        &socket,
-        Net::wg_addr(0),
-        4_000,
-        200,
-        Duration::from_millis(50),
-        |i| attacker::forged_initiation(&victim, &claimed, i as u32),
-    );
-    eprintln!("attacker got back: {answers:?}");
-    assert!(answers.cookie_replies > 0, "side 0's limiter never engaged");
-    assert_eq!(
-        answers.hijacked, 0,
-        "side 0's endpoint moved to the attacker"
-    );
+    let attacker = net.attacker_posing_as(1);
+    let answers = attacker.flood(4_000, 200, Duration::from_millis(50), |i| {
+        attacker::forged_initiation(&attacker.victim, &attacker.claimed, i as u32)
+    });
+    attacker.assert_limiter_engaged(&answers);
 
     // The flood is over. Side 1 comes up; side 0's first packet starts a
     // handshake whose response must be accepted at once.
@@ -1551,8 +1551,7 @@ fn hostile_the_limiter_recovers_after_a_flood() {
         "the first handshake after the flood was answered with a cookie reply (or lost)"
     );
     net.ping3(0, INNER4[1]);
-    net.assert_running(h0);
-    net.assert_running(h1);
+    net.assert_both_running([h0, h1]);
 }
 
 /// Issue 9, defect 2: the TUN interface is deleted under a running tunnel
@@ -1627,8 +1626,7 @@ fn a_second_up_on_a_taken_port_leaves_the_running_tunnel_alone() {
     );
     net.ping3(0, INNER4[1]);
     net.ping3(1, INNER6[0]);
-    net.assert_running(h0);
-    net.assert_running(h1);
+    net.assert_both_running([h0, h1]);
 }
 
 /// The attacker's messages are what the tests claim: an initiation passes
@@ -1754,57 +1752,34 @@ fn hostile_a_peer_connects_while_its_responder_is_flooded() {
         NETNS_TOOLS,
     );
     let mut net = Net::new("connect");
-    let k = [keys(), keys()];
-    let c0 = Conf {
-        me: 0,
-        keys: &k[0],
-        peer_public: &k[1].public,
-        psk: None,
-        endpoint: Some(format!("{}:{WG_PORT}", OUTER4[1])),
-    };
-    let c1 = Conf {
-        me: 1,
-        keys: &k[1],
-        peer_public: &k[0].public,
-        psk: None,
-        endpoint: None,
-    };
+    let k = net.new_keys();
+    let [c0, c1] = Conf::pair(&k, None, side1_endpoint(false, WG_PORT));
     let h1 = net.start_tunnel(1, FT, &c1);
-    let socket = net.attacker_on(0);
-    let victim = wg_public(&k[1].public);
-    let claimed = wg_public(&k[0].public);
+    let attacker = net.attacker_posing_as(0);
     let stranger = wg_public(&keys().public);
     // About 10 s of bursts (forging costs time too): longer than a cookie round trip.
     let flood = thread::spawn(move || {
-        attacker::flood(
-            &socket,
-            Net::wg_addr(1),
-            30_000,
-            200,
-            Duration::from_millis(50),
-            |i| {
-                let who = if i % 2 == 0 { &stranger } else { &claimed };
-                attacker::forged_initiation(&victim, who, i as u32)
-            },
-        )
+        let answers = attacker.flood(30_000, 200, Duration::from_millis(50), |i| {
+            let who = if i % 2 == 0 {
+                &stranger
+            } else {
+                &attacker.claimed
+            };
+            attacker::forged_initiation(&attacker.victim, who, i as u32)
+        });
+        (attacker, answers)
     });
     thread::sleep(Duration::from_millis(500));
     let h0 = net.start_tunnel(0, FT, &c0);
     net.wait_ping(0, INNER4[1], HANDSHAKE_TIMEOUT);
     let still_flooding = !flood.is_finished();
-    let answers = flood.join().expect("flood thread");
-    eprintln!("attacker got back: {answers:?}");
+    let (attacker, answers) = flood.join().expect("flood thread");
     assert!(
         still_flooding,
         "the peer connected only after the flood ended"
     );
-    assert!(answers.cookie_replies > 0, "side 1's limiter never engaged");
-    assert_eq!(
-        answers.hijacked, 0,
-        "side 1's endpoint moved to the attacker"
-    );
+    attacker.assert_limiter_engaged(&answers);
     net.ping3(0, INNER4[1]);
     net.ping3(1, INNER6[0]);
-    net.assert_running(h0);
-    net.assert_running(h1);
+    net.assert_both_running([h0, h1]);
 }
