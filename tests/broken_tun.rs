@@ -95,17 +95,31 @@ fn assert_stopped_with_reason(tunnel: &Tunnel) -> String {
     }
 }
 
+/// Runs a tunnel on `fd` until the broken fd stops it: the stop comes
+/// promptly, names the TUN, and `stop()` still returns. Returns the reason.
+fn stop_reason(fd: OwnedFd, framing: TunFraming) -> String {
+    let tunnel = start(fd, framing);
+    let reason = assert_stopped_with_reason(&tunnel);
+    stop_returns(tunnel);
+    reason
+}
+
+/// A stream whose other end closed: it reads 0 bytes forever.
+fn closed_stream() -> OwnedFd {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    drop(theirs);
+    OwnedFd::from(ours)
+}
+
 #[test]
 fn a_socket_that_is_not_connected_stops_the_tunnel_with_a_reason() {
     // read() fails at once, forever (EINVAL on Linux): it must not be retried.
     let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
-    let tunnel = start(OwnedFd::from(socket), TunFraming::Raw);
-    let reason = assert_stopped_with_reason(&tunnel);
+    let reason = stop_reason(OwnedFd::from(socket), TunFraming::Raw);
     assert!(
         reason.contains("os error"),
         "the OS error is named: {reason}"
     );
-    stop_returns(tunnel);
 }
 
 #[test]
@@ -119,29 +133,18 @@ fn an_unattached_dev_net_tun_fd_stops_the_tunnel_with_a_reason() {
         // Without /dev/net/tun the socket case above covers the reader.
         panic!("/dev/net/tun is not available on this machine");
     };
-    let tunnel = start(OwnedFd::from(file), TunFraming::Raw);
-    assert_stopped_with_reason(&tunnel);
-    stop_returns(tunnel);
+    stop_reason(OwnedFd::from(file), TunFraming::Raw);
 }
 
 #[test]
 fn end_of_file_with_apple_framing_stops_the_tunnel() {
-    // A stream whose other end closed reads 0 bytes forever.
-    let (ours, theirs) = UnixStream::pair().unwrap();
-    drop(theirs);
-    let tunnel = start(OwnedFd::from(ours), TunFraming::AppleUtun);
-    let reason = assert_stopped_with_reason(&tunnel);
+    let reason = stop_reason(closed_stream(), TunFraming::AppleUtun);
     assert!(reason.contains("end of file"), "{reason}");
-    stop_returns(tunnel);
 }
 
 #[test]
 fn end_of_file_on_a_raw_stream_stops_the_tunnel() {
-    let (ours, theirs) = UnixStream::pair().unwrap();
-    drop(theirs);
-    let tunnel = start(OwnedFd::from(ours), TunFraming::Raw);
-    assert_stopped_with_reason(&tunnel);
-    stop_returns(tunnel);
+    stop_reason(closed_stream(), TunFraming::Raw);
 }
 
 #[test]

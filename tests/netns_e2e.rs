@@ -384,10 +384,15 @@ struct Net {
     /// Public keys per side, once [`Net::new_keys`] made them.
     public: [String; 2],
     tag: String,
+    /// Dropped after [`Net`]'s `Drop` cleaned up, so the next test starts clean.
+    _serial: MutexGuard<'static, ()>,
 }
 
 impl Net {
-    fn new(test: &str) -> Net {
+    /// Checks `test`'s requirements (see [`setup`]), takes the test lock
+    /// and builds the topology. The lock is held until the namespaces are gone.
+    fn new(test: &str, tools: &[&str]) -> Net {
+        let serial = setup(test, tools);
         let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let tag = format!("{}{n}", std::process::id() % 100_000);
         let ns = [format!("fte{tag}a"), format!("fte{tag}b")];
@@ -402,6 +407,7 @@ impl Net {
             tun: [String::new(), String::new()],
             public: [String::new(), String::new()],
             tag,
+            _serial: serial,
         };
         for ns in &net.ns {
             ip(&["netns", "add", ns]);
@@ -910,8 +916,7 @@ fn log_stats(which: &str, f: &BTreeMap<String, String>) {
 #[test]
 #[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
 fn harness_selfcheck_wireguard_go_pair() {
-    let _l = setup("harness_selfcheck_wireguard_go_pair", INTEROP_TOOLS);
-    let mut net = Net::new("selfcheck");
+    let mut net = Net::new("harness_selfcheck_wireguard_go_pair", INTEROP_TOOLS);
     net.start_pair(
         WGGO,
         WGGO,
@@ -929,8 +934,7 @@ fn harness_selfcheck_wireguard_go_pair() {
 #[test]
 #[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
 fn ferrotun_pair_ping_and_64mib() {
-    let _l = setup("ferrotun_pair_ping_and_64mib", NETNS_TOOLS);
-    let mut net = Net::new("ftpair");
+    let mut net = Net::new("ferrotun_pair_ping_and_64mib", NETNS_TOOLS);
     let [h0, h1] = net.start_pair(FT, FT, PairOpts::default());
     net.ping_all();
     let x = net.start_xfer(0, false, 64 * MIB, None);
@@ -955,8 +959,7 @@ fn ferrotun_pair_ping_and_64mib() {
 /// (ferrotun initiates / responds) x (with / without PSK) x (IPv4 / IPv6
 /// outer); the inner transfer uses the outer family too.
 fn interop(test: &str, ferrotun_initiates: bool, psk: bool, outer_v6: bool) {
-    let _l = setup(test, INTEROP_TOOLS);
-    let mut net = Net::new(test);
+    let mut net = Net::new(test, INTEROP_TOOLS);
     let (a, b) = if ferrotun_initiates {
         (FT, WGGO)
     } else {
@@ -1005,8 +1008,7 @@ fn interop_ferrotun_responds_no_psk_outer_v4() {
 /// Scenario 3: the initiator's outer address changes mid-transfer (old address
 /// deleted, new one added); the responder must follow it.
 fn roaming(test: &str, responder: Side, outer_v6: bool) {
-    let _l = setup(test, INTEROP_TOOLS);
-    let mut net = Net::new(test);
+    let mut net = Net::new(test, INTEROP_TOOLS);
     let [h0, h1] = net.start_pair(
         FT,
         responder,
@@ -1066,8 +1068,7 @@ fn roaming_ferrotun_to_wireguard_go_outer_v6() {
 #[test]
 #[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
 fn tun_fd_mode_pair() {
-    let _l = setup("tun_fd_mode_pair", INTEROP_TOOLS);
-    let mut net = Net::new("tunfd");
+    let mut net = Net::new("tun_fd_mode_pair", INTEROP_TOOLS);
     let fd = Side {
         imp: Imp::Ferrotun,
         mode: TunMode::Fd,
@@ -1088,11 +1089,10 @@ fn tun_fd_mode_pair() {
 #[test]
 #[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
 fn host_name_endpoint_and_tun_fd_swap_mid_transfer() {
-    let _l = setup(
+    let mut net = Net::new(
         "host_name_endpoint_and_tun_fd_swap_mid_transfer",
         NETNS_TOOLS,
     );
-    let mut net = Net::new("swap");
     let hosts_dir = PathBuf::from(format!("/etc/netns/{}", net.ns[0]));
     std::fs::create_dir_all(&hosts_dir).expect("/etc/netns dir");
     std::fs::write(
@@ -1188,11 +1188,10 @@ fn host_name_endpoint_and_tun_fd_swap_mid_transfer() {
 #[test]
 #[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
 fn netem_loss_and_reordering() {
-    let _l = setup(
+    let mut net = Net::new(
         "netem_loss_and_reordering",
         &[NETNS_TOOLS, &["tc"]].concat(),
     );
-    let mut net = Net::new("netem");
     let netem = |ns: &str, op: &str| {
         run_bounded(
             Command::new("tc").args([
@@ -1430,11 +1429,10 @@ fn ping_counts(lines: &[String]) -> (u32, u32) {
 #[test]
 #[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
 fn hostile_forged_handshakes_never_move_the_endpoint() {
-    let _l = setup(
+    let mut net = Net::new(
         "hostile_forged_handshakes_never_move_the_endpoint",
         NETNS_TOOLS,
     );
-    let mut net = Net::new("hijack");
     let [h0, h1] = net.start_pair(FT, FT, PairOpts::default());
     let attacker = net.attacker_posing_as(0);
 
@@ -1483,11 +1481,10 @@ fn hostile_forged_handshakes_never_move_the_endpoint() {
 #[test]
 #[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
 fn hostile_garbage_and_handshake_flood_during_a_transfer() {
-    let _l = setup(
+    let mut net = Net::new(
         "hostile_garbage_and_handshake_flood_during_a_transfer",
         NETNS_TOOLS,
     );
-    let mut net = Net::new("garbage");
     let [h0, h1] = net.start_pair(FT, FT, PairOpts::default());
     let attacker = net.attacker_posing_as(0);
     let (victim, claimed) = (&attacker.victim, &attacker.claimed);
@@ -1530,8 +1527,7 @@ fn hostile_garbage_and_handshake_flood_during_a_transfer() {
 #[test]
 #[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
 fn hostile_the_limiter_recovers_after_a_flood() {
-    let _l = setup("hostile_the_limiter_recovers_after_a_flood", NETNS_TOOLS);
-    let mut net = Net::new("limiter");
+    let mut net = Net::new("hostile_the_limiter_recovers_after_a_flood", NETNS_TOOLS);
     let k = net.new_keys();
     let [c0, c1] = Conf::pair(&k, None, side1_endpoint(false, WG_PORT));
     // Side 0 runs, without a session yet; the attacker floods it from side 1's network.
@@ -1560,11 +1556,10 @@ fn hostile_the_limiter_recovers_after_a_flood() {
 #[test]
 #[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
 fn a_deleted_tun_interface_stops_the_tunnel_with_a_reason() {
-    let _l = setup(
+    let mut net = Net::new(
         "a_deleted_tun_interface_stops_the_tunnel_with_a_reason",
         NETNS_TOOLS,
     );
-    let mut net = Net::new("tundel");
     let [h0, h1] = net.start_pair(FT, FT, PairOpts::default());
     let (ns0, tun0) = (net.ns[0].clone(), net.tun[0].clone());
     ip(&["-n", &ns0, "link", "del", &tun0]);
@@ -1589,11 +1584,10 @@ fn a_deleted_tun_interface_stops_the_tunnel_with_a_reason() {
 #[test]
 #[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
 fn a_second_up_on_a_taken_port_leaves_the_running_tunnel_alone() {
-    let _l = setup(
+    let mut net = Net::new(
         "a_second_up_on_a_taken_port_leaves_the_running_tunnel_alone",
         NETNS_TOOLS,
     );
-    let mut net = Net::new("port");
     let [h0, h1] = net.start_pair(FT, FT, PairOpts::default());
     let ns0 = net.ns[0].clone();
     let routes = || {
@@ -1684,11 +1678,10 @@ fn datagrams_per_send(from: &BTreeMap<String, String>, to: &BTreeMap<String, Str
 #[test]
 #[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
 fn gso_comes_back_after_a_transient_blackhole_route() {
-    let _l = setup(
+    let mut net = Net::new(
         "gso_comes_back_after_a_transient_blackhole_route",
         NETNS_TOOLS,
     );
-    let mut net = Net::new("gso");
     let [h0, _h1] = net.start_pair(FT, FT, PairOpts::default());
     let x = net.start_xfer(0, false, 384 * MIB, Some(16 * MIB));
     thread::sleep(Duration::from_millis(2500));
@@ -1747,11 +1740,10 @@ fn gso_comes_back_after_a_transient_blackhole_route() {
 #[test]
 #[ignore = "netns: needs root; tests/run-all.sh runs it with --include-ignored"]
 fn hostile_a_peer_connects_while_its_responder_is_flooded() {
-    let _l = setup(
+    let mut net = Net::new(
         "hostile_a_peer_connects_while_its_responder_is_flooded",
         NETNS_TOOLS,
     );
-    let mut net = Net::new("connect");
     let k = net.new_keys();
     let [c0, c1] = Conf::pair(&k, None, side1_endpoint(false, WG_PORT));
     let h1 = net.start_tunnel(1, FT, &c1);
