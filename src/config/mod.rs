@@ -117,7 +117,13 @@ impl TunnelConfig {
     /// or a peer has this interface's own public key.
     pub fn new(private_key: PrivateKey, peers: Vec<PeerConfig>) -> Result<Self, ConfigError> {
         check_peers(&private_key, &peers).map_err(|(_, kind)| kind.at(0))?;
-        Ok(Self {
+        Ok(Self::unchecked(private_key, peers))
+    }
+
+    /// [`Self::new`] without the peer check, for the parser, which checks
+    /// the peers itself to report the line.
+    pub(crate) fn unchecked(private_key: PrivateKey, peers: Vec<PeerConfig>) -> Self {
+        Self {
             private_key,
             listen_port: None,
             mtu: None,
@@ -125,7 +131,7 @@ impl TunnelConfig {
             dns: Vec::new(),
             dns_search: Vec::new(),
             peers,
-        })
+        }
     }
 
     /// Sets the UDP port to listen on; `None` lets the OS pick one.
