@@ -14,7 +14,7 @@ use crate::config::{
 
 /// A key of `[Interface]` (the first six) or `[Peer]`.
 #[derive(Debug, Clone, Copy)]
-enum Key {
+enum Field {
     PrivateKey,
     ListenPort,
     Address,
@@ -29,7 +29,7 @@ enum Key {
     PersistentKeepalive,
 }
 
-impl Key {
+impl Field {
     fn in_peer(self) -> bool {
         matches!(
             self,
@@ -51,24 +51,24 @@ impl Key {
 }
 
 /// Canonical spellings (used in errors and logs) of the keys.
-const KEYS: [(&str, Key); 17] = [
-    ("PrivateKey", Key::PrivateKey),
-    ("ListenPort", Key::ListenPort),
-    ("Address", Key::Address),
-    ("DNS", Key::Dns),
-    ("MTU", Key::Mtu),
-    ("Table", Key::Ignored),
-    ("FwMark", Key::Ignored),
-    ("SaveConfig", Key::Ignored),
-    ("PreUp", Key::Ignored),
-    ("PostUp", Key::Ignored),
-    ("PreDown", Key::Ignored),
-    ("PostDown", Key::Ignored),
-    ("PublicKey", Key::PublicKey),
-    ("PresharedKey", Key::PresharedKey),
-    ("Endpoint", Key::Endpoint),
-    ("AllowedIPs", Key::AllowedIps),
-    ("PersistentKeepalive", Key::PersistentKeepalive),
+const KEYS: [(&str, Field); 17] = [
+    ("PrivateKey", Field::PrivateKey),
+    ("ListenPort", Field::ListenPort),
+    ("Address", Field::Address),
+    ("DNS", Field::Dns),
+    ("MTU", Field::Mtu),
+    ("Table", Field::Ignored),
+    ("FwMark", Field::Ignored),
+    ("SaveConfig", Field::Ignored),
+    ("PreUp", Field::Ignored),
+    ("PostUp", Field::Ignored),
+    ("PreDown", Field::Ignored),
+    ("PostDown", Field::Ignored),
+    ("PublicKey", Field::PublicKey),
+    ("PresharedKey", Field::PresharedKey),
+    ("Endpoint", Field::Endpoint),
+    ("AllowedIPs", Field::AllowedIps),
+    ("PersistentKeepalive", Field::PersistentKeepalive),
 ];
 
 const BAD_LISTEN_PORT: Invalid = Invalid::new("expected a port number from 0 to 65535");
@@ -181,17 +181,17 @@ impl Parser {
         let bad = |reason| bad_value(name, value, reason);
         let config = &mut self.config;
         match (field, &mut self.open) {
-            (Key::PrivateKey, _) => {
+            (Field::PrivateKey, _) => {
                 config.private_key = PrivateKey::from_base64(value).map_err(bad_key(name))?;
             }
-            (Key::ListenPort, _) => {
+            (Field::ListenPort, _) => {
                 let port = parse_u16(value).ok_or_else(|| bad(BAD_LISTEN_PORT))?;
                 // 0 asks the OS to choose, which is what `None` means.
                 config.listen_port = NonZeroU16::new(port);
             }
-            (Key::Mtu, _) => config.mtu = Some(value.parse().map_err(bad)?),
-            (Key::Address, _) => push_prefixes(name, value, &mut config.addresses)?,
-            (Key::Dns, _) => {
+            (Field::Mtu, _) => config.mtu = Some(value.parse().map_err(bad)?),
+            (Field::Address, _) => push_prefixes(name, value, &mut config.addresses)?,
+            (Field::Dns, _) => {
                 for item in list(value) {
                     let bad = || bad_value(name, item, BAD_DNS);
                     if is_ip_like(item) {
@@ -201,7 +201,7 @@ impl Parser {
                     }
                 }
             }
-            (Key::Ignored, _) => {
+            (Field::Ignored, _) => {
                 // The value may hold secrets (PostUp scripts often do): log the name only.
                 tracing::warn!(
                     key = name,
@@ -209,20 +209,20 @@ impl Parser {
                     "ignoring wg-quick key that Ferrotun does not act on"
                 );
             }
-            (Key::PublicKey, Open::Peer { peer, .. }) => {
+            (Field::PublicKey, Open::Peer { peer, .. }) => {
                 peer.public_key = PublicKey::from_base64(value).map_err(bad_key(name))?;
             }
-            (Key::PresharedKey, Open::Peer { peer, .. }) => {
+            (Field::PresharedKey, Open::Peer { peer, .. }) => {
                 let key = PresharedKey::from_base64(value).map_err(bad_key(name))?;
                 peer.preshared_key = Some(key);
             }
-            (Key::Endpoint, Open::Peer { peer, .. }) => {
+            (Field::Endpoint, Open::Peer { peer, .. }) => {
                 peer.endpoint = Some(value.parse().map_err(bad)?);
             }
-            (Key::AllowedIps, Open::Peer { peer, .. }) => {
+            (Field::AllowedIps, Open::Peer { peer, .. }) => {
                 push_prefixes(name, value, &mut peer.allowed_ips)?;
             }
-            (Key::PersistentKeepalive, Open::Peer { peer, .. }) => {
+            (Field::PersistentKeepalive, Open::Peer { peer, .. }) => {
                 let seconds = if value.eq_ignore_ascii_case("off") {
                     0
                 } else {
