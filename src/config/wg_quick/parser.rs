@@ -346,7 +346,7 @@ pub(super) fn parse(text: &str) -> Result<TunnelConfig, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DomainName, Mtu};
+    use crate::config::Mtu;
     use std::net::IpAddr;
 
     /// `wg genkey` output; its public key is [`OWN_PUBLIC`] (checked in key.rs).
@@ -397,17 +397,6 @@ AllowedIPs = 0.0.0.0/0, ::/0
         parse(&format!("[Interface]\nPrivateKey = {OWN_PRIVATE}\n{rest}"))
     }
 
-    /// The error for `text`, as (line, message).
-    fn err(text: &str) -> (usize, String) {
-        let error = parse(text).expect_err(text);
-        (error.line, error.kind.to_string())
-    }
-
-    /// The error for `with_interface(rest)`, as (line, message).
-    fn err_after_interface(rest: &str) -> (usize, String) {
-        err(&format!("[Interface]\nPrivateKey = {OWN_PRIVATE}\n{rest}"))
-    }
-
     fn port(n: u16) -> Option<NonZeroU16> {
         NonZeroU16::new(n)
     }
@@ -452,95 +441,79 @@ AllowedIPs = 0.0.0.0/0, ::/0
         );
     }
 
+    /// Each text and its canonical print, which shows every field the
+    /// parser sets (after the `[Interface]` and `PrivateKey` lines).
     #[test]
-    fn keys_and_section_names_are_case_insensitive() {
-        let text = format!(
-            "[INTERFACE]\nprivatekey = {OWN_PRIVATE}\nlistenPORT = 1\naddress = 10.0.0.1/32\ndns = 1.1.1.1\nmtu = 1280\n\
-             [peer]\npublickey = {PEER_A}\npresharedKEY = {PSK}\nENDPOINT = h.example:2\nallowedips = ::/0\npersistentkeepalive = 5\n"
-        );
-        let config = parse(&text).unwrap();
-        assert_eq!(config.listen_port, port(1));
-        assert_eq!(config.effective_mtu(), 1280);
-        assert_eq!(config.peers[0].persistent_keepalive, port(5));
-        assert!(config.peers[0].preshared_key.is_some());
-    }
-
-    #[test]
-    fn whitespace_comments_crlf_and_bom_are_tolerated() {
-        let text = format!(
-            "\u{feff}# header comment\r\n\r\n  [Interface]  # trailing\r\n\tPrivateKey\t=\t{OWN_PRIVATE}   # key\r\n   \r\nMTU=1400\r\n"
-        );
-        let config = parse(&text).unwrap();
-        assert_eq!(config.effective_mtu(), 1400);
-        assert_eq!(
-            config.private_key,
-            PrivateKey::from_base64(OWN_PRIVATE).unwrap()
-        );
-    }
-
-    #[test]
-    fn list_keys_accumulate_across_repeats_and_skip_empty_entries() {
-        let config = with_interface(&format!(
-            "Address = 10.0.0.1/32 ,\nAddress =\nAddress = fd00::1/128,, 10.0.0.2/32\n[Peer]\nPublicKey = {PEER_A}\nAllowedIPs = 10.0.0.0/8\nAllowedIPs = \nAllowedIPs = ::/0\n"
-        ))
-        .unwrap();
-        assert_eq!(
-            config.addresses,
-            nets(&["10.0.0.1/32", "fd00::1/128", "10.0.0.2/32"])
-        );
-        assert_eq!(config.peers[0].allowed_ips, nets(&["10.0.0.0/8", "::/0"]));
-    }
-
-    #[test]
-    fn bare_ips_become_host_prefixes() {
-        let config = with_interface(&format!(
-            "Address = 10.0.0.1, fd00::1\n[Peer]\nPublicKey = {PEER_A}\nAllowedIPs = 192.0.2.7\n"
-        ))
-        .unwrap();
-        assert_eq!(config.addresses, nets(&["10.0.0.1/32", "fd00::1/128"]));
-        assert_eq!(config.peers[0].allowed_ips, nets(&["192.0.2.7/32"]));
-    }
-
-    #[test]
-    fn dns_addresses_are_servers_and_names_are_search_domains() {
-        let config =
-            with_interface("DNS = 1.1.1.1, example.com, 2606:4700:4700::1111, internal.\n")
-                .unwrap();
-        assert_eq!(config.dns, ips(&["1.1.1.1", "2606:4700:4700::1111"]));
-        let search: Vec<&str> = config.dns_search.iter().map(DomainName::as_str).collect();
-        assert_eq!(search, ["example.com", "internal."]);
-    }
-
-    #[test]
-    fn listen_port_zero_means_os_chooses() {
-        assert_eq!(
-            with_interface("ListenPort = 0\n").unwrap().listen_port,
-            None
-        );
-        assert_eq!(
-            with_interface("ListenPort = 65535\n").unwrap().listen_port,
-            port(65535)
-        );
-    }
-
-    #[test]
-    fn keepalive_zero_and_off_mean_none() {
+    fn values_parse_to_what_they_mean() {
+        let own = format!("[Interface]\nPrivateKey = {OWN_PRIVATE}\n");
+        let iface = |rest: &str| format!("{own}{rest}");
+        let peer_a = format!("\n[Peer]\nPublicKey = {PEER_A}\n");
+        let mut cases: Vec<(String, String)> = vec![
+            // Keys and section names are case-insensitive.
+            (
+                format!(
+                    "[INTERFACE]\nprivatekey = {OWN_PRIVATE}\nlistenPORT = 1\naddress = 10.0.0.1/32\ndns = 1.1.1.1\nmtu = 1280\n\
+                     [peer]\npublickey = {PEER_A}\npresharedKEY = {PSK}\nENDPOINT = h.example:2\nallowedips = ::/0\npersistentkeepalive = 5\n"
+                ),
+                format!(
+                    "ListenPort = 1\nAddress = 10.0.0.1/32\nDNS = 1.1.1.1\nMTU = 1280\n{peer_a}\
+                     PresharedKey = {PSK}\nAllowedIPs = ::/0\nEndpoint = h.example:2\nPersistentKeepalive = 5\n"
+                ),
+            ),
+            // Whitespace, comments, CRLF and a byte order mark are tolerated.
+            (
+                format!(
+                    "\u{feff}# header comment\r\n\r\n  [Interface]  # trailing\r\n\tPrivateKey\t=\t{OWN_PRIVATE}   # key\r\n   \r\nMTU=1400\r\n"
+                ),
+                "MTU = 1400\n".into(),
+            ),
+            // List keys accumulate across repeats and skip empty entries.
+            (
+                iface(&format!(
+                    "Address = 10.0.0.1/32 ,\nAddress =\nAddress = fd00::1/128,, 10.0.0.2/32\n[Peer]\nPublicKey = {PEER_A}\nAllowedIPs = 10.0.0.0/8\nAllowedIPs = \nAllowedIPs = ::/0\n"
+                )),
+                format!(
+                    "Address = 10.0.0.1/32, fd00::1/128, 10.0.0.2/32\n{peer_a}AllowedIPs = 10.0.0.0/8, ::/0\n"
+                ),
+            ),
+            // Bare IPs become host prefixes.
+            (
+                iface(&format!(
+                    "Address = 10.0.0.1, fd00::1\n[Peer]\nPublicKey = {PEER_A}\nAllowedIPs = 192.0.2.7\n"
+                )),
+                format!("Address = 10.0.0.1/32, fd00::1/128\n{peer_a}AllowedIPs = 192.0.2.7/32\n"),
+            ),
+            // DNS addresses are servers, names are search domains (printed
+            // after the servers).
+            (
+                iface("DNS = 1.1.1.1, example.com, 2606:4700:4700::1111, internal.\n"),
+                "DNS = 1.1.1.1, 2606:4700:4700::1111, example.com, internal.\n".into(),
+            ),
+            // ListenPort 0 means the OS chooses.
+            (iface("ListenPort = 0\n"), String::new()),
+            (iface("ListenPort = 65535\n"), "ListenPort = 65535\n".into()),
+            // wg-quick-only keys are accepted and dropped.
+            (
+                iface(
+                    "Table = off\nFwMark = 0x1234\nSaveConfig = true\nPreUp = a\nPostUp = b\nPostUp = c\nPreDown = d\nPostDown = e\n",
+                ),
+                String::new(),
+            ),
+            // `[Interface]` may come after the peers.
+            (
+                format!("[Peer]\nPublicKey = {PEER_A}\n[Interface]\nPrivateKey = {OWN_PRIVATE}\n"),
+                peer_a.clone(),
+            ),
+        ];
+        // PersistentKeepalive 0 and off mean none.
         for value in ["0", "off", "OFF"] {
-            let config = with_interface(&format!(
-                "[Peer]\nPublicKey = {PEER_A}\nPersistentKeepalive = {value}\n"
-            ))
-            .unwrap();
-            assert_eq!(config.peers[0].persistent_keepalive, None, "{value}");
+            let text = format!("[Peer]\nPublicKey = {PEER_A}\nPersistentKeepalive = {value}\n");
+            cases.push((iface(&text), peer_a.clone()));
         }
-    }
-
-    #[test]
-    fn wg_quick_only_keys_are_accepted_and_dropped() {
-        let config = with_interface(
-            "Table = off\nFwMark = 0x1234\nSaveConfig = true\nPreUp = a\nPostUp = b\nPostUp = c\nPreDown = d\nPostDown = e\n",
-        )
-        .unwrap();
-        assert_eq!(config, with_interface("").unwrap());
+        for (text, printed) in cases {
+            let config = parse(&text).unwrap_or_else(|error| panic!("{error}\n{text}"));
+            assert_eq!(config.to_wg_quick(), format!("{own}{printed}"), "{text}");
+        }
     }
 
     #[test]
@@ -576,17 +549,6 @@ AllowedIPs = 0.0.0.0/0, ::/0
         assert!(log.contains("WARN") && log.contains("PostUp"), "{log}");
         assert!(!log.contains(OWN_PRIVATE) && !log.contains("echo"), "{log}");
     }
-
-    #[test]
-    fn interface_may_come_after_peers() {
-        let config = parse(&format!(
-            "[Peer]\nPublicKey = {PEER_A}\n[Interface]\nPrivateKey = {OWN_PRIVATE}\n"
-        ))
-        .unwrap();
-        assert_eq!(config.peers.len(), 1);
-    }
-
-    // --- Bad input: every case names its line and cause. ---
 
     // --- Bad input: every case names its line and cause. ---
 
@@ -694,7 +656,7 @@ AllowedIPs = 0.0.0.0/0, ::/0
                 format!("bad ListenPort `{value}`: expected a port number from 0 to 65535"),
             ));
         }
-        for value in ["575", "9001", "0", "70000", "big"] {
+        for value in ["100", "575", "9001", "0", "70000", "big"] {
             cases.push((
                 format!("MTU = {value}\n"),
                 3,
@@ -762,15 +724,8 @@ AllowedIPs = 0.0.0.0/0, ::/0
     }
 
     #[test]
-    fn bad_lines_are_reported_with_line_and_reason() {
-        for (rest, line, message) in after_interface_cases() {
-            assert_eq!(err_after_interface(&rest), (line, message), "{rest}");
-        }
-    }
-
-    #[test]
-    fn bad_structure_is_reported_where_it_is() {
-        let cases = [
+    fn bad_input_is_reported_with_line_and_reason() {
+        let structure = [
             (
                 "[Interface]\nPrivateKey = not*base64\n".to_owned(),
                 2,
@@ -813,18 +768,24 @@ AllowedIPs = 0.0.0.0/0, ::/0
                 "PrivateKey has no value",
             ),
         ];
-        for (text, line, message) in cases {
-            assert_eq!(err(&text), (line, message.to_owned()), "{text}");
+        let after_interface = after_interface_cases()
+            .into_iter()
+            .map(|(rest, line, message)| {
+                let text = format!("[Interface]\nPrivateKey = {OWN_PRIVATE}\n{rest}");
+                (text, line, message)
+            });
+        let structure = structure
+            .into_iter()
+            .map(|(text, line, message)| (text, line, message.to_owned()));
+        for (text, line, message) in after_interface.chain(structure) {
+            let error = parse(&text).expect_err(&text);
+            assert_eq!(
+                (error.line, error.kind.to_string()),
+                (line, message.clone()),
+                "{text}"
+            );
+            assert_eq!(error.to_string(), format!("line {line}: {message}"));
         }
-    }
-
-    #[test]
-    fn error_display_starts_with_the_line() {
-        let error = with_interface("MTU = 100\n").unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "line 3: bad MTU `100`: expected a number from 576 to 9000"
-        );
     }
 
     #[test]
