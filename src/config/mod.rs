@@ -231,28 +231,25 @@ mod tests {
     }
 
     #[test]
-    fn new_rejects_duplicate_peer_public_keys() {
-        let error = TunnelConfig::new(
-            PrivateKey::from_bytes([7; 32]),
-            vec![peer(1), peer(2), peer(1)],
-        )
-        .unwrap_err();
-        assert_eq!(error.line, 0);
-        assert_eq!(
-            error.kind.to_string(),
-            "peer #3 has the same PublicKey as peer #1"
-        );
-    }
-
-    #[test]
-    fn new_rejects_a_peer_with_our_own_public_key() {
+    fn new_rejects_peers_that_clash() {
         let key = PrivateKey::from_bytes([7; 32]);
         let own = PeerConfig::new(key.public_key());
-        let error = TunnelConfig::new(key, vec![peer(1), own]).unwrap_err();
-        assert_eq!(
-            error.kind.to_string(),
-            "peer #2 has this interface's own public key"
-        );
+        for (peers, message) in [
+            (
+                vec![peer(1), peer(2), peer(1)],
+                "peer #3 has the same PublicKey as peer #1",
+            ),
+            (
+                vec![peer(1), own],
+                "peer #2 has this interface's own public key",
+            ),
+        ] {
+            let error = TunnelConfig::new(key, peers).unwrap_err();
+            assert_eq!(
+                (error.line, error.kind.to_string()),
+                (0, message.to_owned())
+            );
+        }
     }
 
     #[test]
