@@ -99,13 +99,15 @@ enum Open {
 }
 
 /// Parser state. The `[Interface]` fields are filled into `config` in
-/// place, since there is only one; its private key is a placeholder until
-/// the `[Interface]` is closed with its `PrivateKey` read.
+/// place, since there is only one. Its private key is a placeholder until
+/// `PrivateKey` is read; [`Parser::finish`] returns the config only after an
+/// `[Interface]`, and an `[Interface]` only closes with its `PrivateKey`.
 #[derive(Debug)]
 struct Parser {
     config: TunnelConfig,
     open: Open,
-    /// Single-value keys already set in the open section, with their lines.
+    /// Single-value keys already set in the open section, with their lines;
+    /// also how [`Parser::close`] finds the required ones.
     seen: Vec<(&'static str, usize)>,
     interface_line: Option<usize>,
     /// `PublicKey` line of each peer in `config.peers`.
