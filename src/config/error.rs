@@ -5,8 +5,6 @@
 //! never quoted, and any other quoted value that could hold one is redacted
 //! (see [`super::quote::shown`]).
 
-use std::fmt;
-
 use super::value::Invalid;
 
 /// A config that could not be used, with the 1-based line it was found on.
@@ -36,7 +34,7 @@ pub enum ConfigErrorKind {
     #[error("{0}")]
     Key(String),
     /// A value is not valid for its key.
-    #[error("{}", ValueDisplay { key, value: value.as_deref(), reason })]
+    #[error("bad {key}{}: {reason}", shown_value(key, value.as_deref()))]
     Value {
         /// Canonical key name, e.g. `MTU`.
         key: &'static str,
@@ -64,27 +62,17 @@ impl ConfigErrorKind {
     }
 }
 
-/// `bad MTU `100`: expected …`, `bad Address entry `x`: …`, `bad PrivateKey: …`.
-struct ValueDisplay<'a> {
-    key: &'a str,
-    value: Option<&'a str>,
-    reason: &'a Invalid,
-}
-
-impl fmt::Display for ValueDisplay<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self { key, value, reason } = self;
-        match value {
-            None => write!(f, "bad {key}: {reason}"),
-            Some(value) => {
-                // List keys name one entry of the list.
-                let entry = if matches!(*key, "Address" | "AllowedIPs" | "DNS") {
-                    " entry"
-                } else {
-                    ""
-                };
-                write!(f, "bad {key}{entry} `{value}`: {reason}")
-            }
-        }
-    }
+/// The value part of `bad MTU `100`: …` and `bad Address entry `x`: …`;
+/// empty for key values (`bad PrivateKey: …`), which are never shown.
+fn shown_value(key: &str, value: Option<&str>) -> String {
+    let Some(value) = value else {
+        return String::new();
+    };
+    // List keys name one entry of the list.
+    let entry = if matches!(key, "Address" | "AllowedIPs" | "DNS") {
+        " entry"
+    } else {
+        ""
+    };
+    format!("{entry} `{value}`")
 }

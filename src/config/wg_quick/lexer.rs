@@ -93,82 +93,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blank_and_comment_lines_are_blank() {
-        for line in ["", "   ", "\t", "# comment", "   # indented comment"] {
-            assert_eq!(lex(line), Ok(Line::Blank), "{line:?}");
-        }
-    }
-
-    #[test]
-    fn entry_trims_key_value_and_trailing_comment() {
-        assert_eq!(
-            lex("  ListenPort\t=  51820   # the port"),
-            Ok(Line::Entry {
-                key: "ListenPort",
-                value: "51820"
-            })
-        );
-    }
-
-    #[test]
-    fn entry_splits_at_first_equals_so_base64_padding_survives() {
-        assert_eq!(
-            lex("PublicKey = abc="),
-            Ok(Line::Entry {
-                key: "PublicKey",
-                value: "abc="
-            })
-        );
-    }
-
-    #[test]
-    fn entry_value_may_be_empty() {
-        assert_eq!(
-            lex("AllowedIPs ="),
-            Ok(Line::Entry {
-                key: "AllowedIPs",
-                value: ""
-            })
-        );
-    }
-
-    #[test]
-    fn section_header_trims_name() {
-        assert_eq!(lex("[ Peer ]  # next"), Ok(Line::Section("Peer")));
-    }
-
-    #[test]
-    fn malformed_headers_are_rejected() {
-        for line in ["[Peer", "[]", "[Peer] x", "[a b]"] {
-            assert_eq!(
-                lex(line),
-                Err(ConfigErrorKind::Syntax(BAD_SECTION_HEADER)),
-                "{line:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn line_without_equals_is_rejected() {
-        assert_eq!(
-            lex("PrivateKey"),
-            Err(ConfigErrorKind::Syntax(MISSING_EQUALS))
-        );
-    }
-
-    #[test]
-    fn text_before_equals_that_is_no_name_is_rejected() {
-        for line in [
-            "= 1",
-            "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=",
-            "Private Key = x",
-            "1Key = 2",
-        ] {
-            assert_eq!(
-                lex(line),
-                Err(ConfigErrorKind::Syntax(BAD_KEY_NAME)),
-                "{line:?}"
-            );
+    fn lines_lex_to_blank_header_entry_or_syntax_error() {
+        let entry = |key, value| Ok(Line::Entry { key, value });
+        let syntax = |reason| Err(ConfigErrorKind::Syntax(reason));
+        let cases = [
+            ("", Ok(Line::Blank)),
+            ("   ", Ok(Line::Blank)),
+            ("\t", Ok(Line::Blank)),
+            ("# comment", Ok(Line::Blank)),
+            ("   # indented comment", Ok(Line::Blank)),
+            // Key, value and trailing comment are trimmed.
+            (
+                "  ListenPort\t=  51820   # the port",
+                entry("ListenPort", "51820"),
+            ),
+            // Split at the first `=`, so base64 padding survives.
+            ("PublicKey = abc=", entry("PublicKey", "abc=")),
+            ("AllowedIPs =", entry("AllowedIPs", "")),
+            ("[ Peer ]  # next", Ok(Line::Section("Peer"))),
+            ("[Peer", syntax(BAD_SECTION_HEADER)),
+            ("[]", syntax(BAD_SECTION_HEADER)),
+            ("[Peer] x", syntax(BAD_SECTION_HEADER)),
+            ("[a b]", syntax(BAD_SECTION_HEADER)),
+            ("PrivateKey", syntax(MISSING_EQUALS)),
+            ("= 1", syntax(BAD_KEY_NAME)),
+            (
+                "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=",
+                syntax(BAD_KEY_NAME),
+            ),
+            ("Private Key = x", syntax(BAD_KEY_NAME)),
+            ("1Key = 2", syntax(BAD_KEY_NAME)),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(lex(line), expected, "{line:?}");
         }
     }
 

@@ -2,20 +2,19 @@
 //! each value as it is read and the peers against each other at the end,
 //! each failure on its own line.
 
-use std::net::IpAddr;
 use std::num::NonZeroU16;
 
 use super::lexer::{BAD_KEY_NAME, Line, lex, numbered_lines};
 use crate::config::quote::shown;
 use crate::config::value::{Invalid, is_ip_like, parse_u16};
 use crate::config::{
-    ConfigError, ConfigErrorKind, DomainName, IpNet, KeyError, Mtu, PeerConfig, PresharedKey,
-    PrivateKey, PublicKey, TunnelConfig, check_peers, parse_prefix,
+    ConfigError, ConfigErrorKind, IpNet, KeyError, PeerConfig, PresharedKey, PrivateKey, PublicKey,
+    TunnelConfig, check_peers, parse_prefix,
 };
 
-/// Keys of `[Interface]`.
+/// A key of `[Interface]` (the first six) or `[Peer]`.
 #[derive(Debug, Clone, Copy)]
-enum InterfaceKey {
+enum Field {
     PrivateKey,
     ListenPort,
     Address,
@@ -23,27 +22,6 @@ enum InterfaceKey {
     Mtu,
     /// Known to wg-quick, no effect in Ferrotun: accepted and dropped.
     Ignored,
-}
-
-/// Canonical spellings (used in errors and logs) of the `[Interface]` keys.
-const INTERFACE_KEYS: [(&str, InterfaceKey); 12] = [
-    ("PrivateKey", InterfaceKey::PrivateKey),
-    ("ListenPort", InterfaceKey::ListenPort),
-    ("Address", InterfaceKey::Address),
-    ("DNS", InterfaceKey::Dns),
-    ("MTU", InterfaceKey::Mtu),
-    ("Table", InterfaceKey::Ignored),
-    ("FwMark", InterfaceKey::Ignored),
-    ("SaveConfig", InterfaceKey::Ignored),
-    ("PreUp", InterfaceKey::Ignored),
-    ("PostUp", InterfaceKey::Ignored),
-    ("PreDown", InterfaceKey::Ignored),
-    ("PostDown", InterfaceKey::Ignored),
-];
-
-/// Keys of `[Peer]`.
-#[derive(Debug, Clone, Copy)]
-enum PeerKey {
     PublicKey,
     PresharedKey,
     Endpoint,
@@ -51,13 +29,46 @@ enum PeerKey {
     PersistentKeepalive,
 }
 
-/// Canonical spellings of the `[Peer]` keys.
-const PEER_KEYS: [(&str, PeerKey); 5] = [
-    ("PublicKey", PeerKey::PublicKey),
-    ("PresharedKey", PeerKey::PresharedKey),
-    ("Endpoint", PeerKey::Endpoint),
-    ("AllowedIPs", PeerKey::AllowedIps),
-    ("PersistentKeepalive", PeerKey::PersistentKeepalive),
+impl Field {
+    fn in_peer(self) -> bool {
+        matches!(
+            self,
+            Self::PublicKey
+                | Self::PresharedKey
+                | Self::Endpoint
+                | Self::AllowedIps
+                | Self::PersistentKeepalive
+        )
+    }
+
+    /// Lists (which accumulate) and dropped keys may repeat in a section.
+    fn may_repeat(self) -> bool {
+        matches!(
+            self,
+            Self::Address | Self::Dns | Self::AllowedIps | Self::Ignored
+        )
+    }
+}
+
+/// Canonical spellings (used in errors and logs) of the keys.
+const KEYS: [(&str, Field); 17] = [
+    ("PrivateKey", Field::PrivateKey),
+    ("ListenPort", Field::ListenPort),
+    ("Address", Field::Address),
+    ("DNS", Field::Dns),
+    ("MTU", Field::Mtu),
+    ("Table", Field::Ignored),
+    ("FwMark", Field::Ignored),
+    ("SaveConfig", Field::Ignored),
+    ("PreUp", Field::Ignored),
+    ("PostUp", Field::Ignored),
+    ("PreDown", Field::Ignored),
+    ("PostDown", Field::Ignored),
+    ("PublicKey", Field::PublicKey),
+    ("PresharedKey", Field::PresharedKey),
+    ("Endpoint", Field::Endpoint),
+    ("AllowedIPs", Field::AllowedIps),
+    ("PersistentKeepalive", Field::PersistentKeepalive),
 ];
 
 const BAD_LISTEN_PORT: Invalid = Invalid::new("expected a port number from 0 to 65535");
@@ -73,15 +84,6 @@ fn list(value: &str) -> impl Iterator<Item = &str> {
         .filter(|item| !item.is_empty())
 }
 
-/// A `[Peer]` while its lines are being read.
-#[derive(Debug)]
-struct PeerDraft {
-    header_line: usize,
-    /// Line of `PublicKey`; `None` while `peer.public_key` is a placeholder.
-    key_line: Option<usize>,
-    peer: PeerConfig,
-}
-
 /// The section whose lines are being read.
 #[derive(Debug, Default)]
 enum Open {
@@ -89,29 +91,40 @@ enum Open {
     #[default]
     Nothing,
     Interface,
-    Peer(PeerDraft),
+    /// A `[Peer]`; its public key is a placeholder until `PublicKey` is read.
+    Peer {
+        header_line: usize,
+        peer: PeerConfig,
+    },
 }
 
-/// Parser state. The `[Interface]` fields are filled in place, since there
-/// is only one.
-#[derive(Debug, Default)]
+/// Parser state. The `[Interface]` fields are filled into `config` in
+/// place, since there is only one. Its private key is a placeholder until
+/// `PrivateKey` is read; [`Parser::finish`] returns the config only after an
+/// `[Interface]`, and an `[Interface]` only closes with its `PrivateKey`.
+#[derive(Debug)]
 struct Parser {
+    config: TunnelConfig,
     open: Open,
-    /// Single-value keys already set in the open section, with their lines.
+    /// Single-value keys already set in the open section, with their lines;
+    /// also how [`Parser::close`] finds the required ones.
     seen: Vec<(&'static str, usize)>,
     interface_line: Option<usize>,
-    private_key: Option<PrivateKey>,
-    listen_port: Option<NonZeroU16>,
-    mtu: Option<Mtu>,
-    addresses: Vec<IpNet>,
-    dns: Vec<IpAddr>,
-    dns_search: Vec<DomainName>,
-    peers: Vec<PeerConfig>,
-    /// `PublicKey` line of each peer in `peers`.
+    /// `PublicKey` line of each peer in `config.peers`.
     peer_lines: Vec<usize>,
 }
 
 impl Parser {
+    fn new() -> Self {
+        Self {
+            config: TunnelConfig::unchecked(PrivateKey::from_bytes([0; 32]), Vec::new()),
+            open: Open::Nothing,
+            seen: Vec::new(),
+            interface_line: None,
+            peer_lines: Vec::new(),
+        }
+    }
+
     fn section(&mut self, name: &str, line: usize) -> Result<(), ConfigError> {
         self.close()?;
         self.open = if name.eq_ignore_ascii_case("Interface") {
@@ -122,11 +135,11 @@ impl Parser {
             self.interface_line = Some(line);
             Open::Interface
         } else if name.eq_ignore_ascii_case("Peer") {
-            Open::Peer(PeerDraft {
+            let peer = PeerConfig::new(PublicKey::from_bytes([0; 32]));
+            Open::Peer {
                 header_line: line,
-                key_line: None,
-                peer: PeerConfig::new(PublicKey::from_bytes([0; 32])),
-            })
+                peer,
+            }
         } else {
             let reason = format!(
                 "unknown section `[{}]`, expected `[Interface]` or `[Peer]`",
@@ -138,110 +151,59 @@ impl Parser {
     }
 
     fn entry(&mut self, key: &str, value: &str, line: usize) -> Result<(), ConfigErrorKind> {
-        // An unknown name with nothing after `=` is more often the tail of a
-        // key split across lines (the `=` being its padding) than a typo, so
-        // it is not echoed.
-        let unknown = |message: String| {
-            if value.is_empty() {
-                ConfigErrorKind::Syntax(BAD_KEY_NAME)
-            } else {
-                ConfigErrorKind::Key(message)
-            }
+        let section = match self.open {
+            Open::Nothing => None,
+            Open::Interface => Some("Interface"),
+            Open::Peer { .. } => Some("Peer"),
         };
-        let in_section = |section: &str| format!("unknown key `{}` in `[{section}]`", shown(key));
-        match &mut self.open {
-            Open::Nothing => Err(unknown(format!(
-                "`{}` is outside any section; put it under `[Interface]` or `[Peer]`",
-                shown(key)
-            ))),
-            Open::Interface => {
-                let (name, field) =
-                    lookup(&INTERFACE_KEYS, key).ok_or_else(|| unknown(in_section("Interface")))?;
-                self.interface_entry(name, field, value, line)
+        let found = section.and_then(|section| {
+            // Case-insensitive, as `wg` does.
+            KEYS.iter().copied().find(|&(name, field)| {
+                field.in_peer() == (section == "Peer") && name.eq_ignore_ascii_case(key)
+            })
+        });
+        let Some((name, field)) = found else {
+            // An unknown name with nothing after `=` is more often the tail
+            // of a key split across lines (the `=` being its padding) than a
+            // typo, so it is not echoed.
+            if value.is_empty() {
+                return Err(ConfigErrorKind::Syntax(BAD_KEY_NAME));
             }
-            Open::Peer(draft) => {
-                let (name, field) =
-                    lookup(&PEER_KEYS, key).ok_or_else(|| unknown(in_section("Peer")))?;
-                let peer = &mut draft.peer;
-                let bad = |reason| bad_value(name, value, reason);
-                match field {
-                    PeerKey::PublicKey => {
-                        once(&mut self.seen, name, value, line)?;
-                        peer.public_key = PublicKey::from_base64(value).map_err(bad_key(name))?;
-                        draft.key_line = Some(line);
-                    }
-                    PeerKey::PresharedKey => {
-                        once(&mut self.seen, name, value, line)?;
-                        let key = PresharedKey::from_base64(value).map_err(bad_key(name))?;
-                        peer.preshared_key = Some(key);
-                    }
-                    PeerKey::Endpoint => {
-                        once(&mut self.seen, name, value, line)?;
-                        peer.endpoint = Some(value.parse().map_err(bad)?);
-                    }
-                    PeerKey::AllowedIps => {
-                        for item in list(value) {
-                            let prefix = parse_prefix(item);
-                            peer.allowed_ips
-                                .push(prefix.map_err(|reason| bad_value(name, item, reason))?);
-                        }
-                    }
-                    PeerKey::PersistentKeepalive => {
-                        once(&mut self.seen, name, value, line)?;
-                        let seconds = if value.eq_ignore_ascii_case("off") {
-                            0
-                        } else {
-                            parse_u16(value).ok_or_else(|| bad(BAD_KEEPALIVE))?
-                        };
-                        peer.persistent_keepalive = NonZeroU16::new(seconds);
-                    }
-                }
-                Ok(())
-            }
+            let key = shown(key);
+            return Err(ConfigErrorKind::Key(match section {
+                None => format!(
+                    "`{key}` is outside any section; put it under `[Interface]` or `[Peer]`"
+                ),
+                Some(section) => format!("unknown key `{key}` in `[{section}]`"),
+            }));
+        };
+        if !field.may_repeat() {
+            self.once(name, value, line)?;
         }
-    }
-
-    fn interface_entry(
-        &mut self,
-        name: &'static str,
-        field: InterfaceKey,
-        value: &str,
-        line: usize,
-    ) -> Result<(), ConfigErrorKind> {
         let bad = |reason| bad_value(name, value, reason);
-        match field {
-            InterfaceKey::PrivateKey => {
-                once(&mut self.seen, name, value, line)?;
-                self.private_key = Some(PrivateKey::from_base64(value).map_err(bad_key(name))?);
+        let config = &mut self.config;
+        match (field, &mut self.open) {
+            (Field::PrivateKey, _) => {
+                config.private_key = PrivateKey::from_base64(value).map_err(bad_key(name))?;
             }
-            InterfaceKey::ListenPort => {
-                once(&mut self.seen, name, value, line)?;
+            (Field::ListenPort, _) => {
                 let port = parse_u16(value).ok_or_else(|| bad(BAD_LISTEN_PORT))?;
                 // 0 asks the OS to choose, which is what `None` means.
-                self.listen_port = NonZeroU16::new(port);
+                config.listen_port = NonZeroU16::new(port);
             }
-            InterfaceKey::Mtu => {
-                once(&mut self.seen, name, value, line)?;
-                self.mtu = Some(value.parse().map_err(bad)?);
-            }
-            InterfaceKey::Address => {
-                for item in list(value) {
-                    let prefix = parse_prefix(item);
-                    self.addresses
-                        .push(prefix.map_err(|reason| bad_value(name, item, reason))?);
-                }
-            }
-            InterfaceKey::Dns => {
+            (Field::Mtu, _) => config.mtu = Some(value.parse().map_err(bad)?),
+            (Field::Address, _) => push_prefixes(name, value, &mut config.addresses)?,
+            (Field::Dns, _) => {
                 for item in list(value) {
                     let bad = || bad_value(name, item, BAD_DNS);
                     if is_ip_like(item) {
-                        self.dns.push(item.parse().map_err(|_| bad())?);
+                        config.dns.push(item.parse().map_err(|_| bad())?);
                     } else {
-                        self.dns_search.push(item.parse().map_err(|_| bad())?);
+                        config.dns_search.push(item.parse().map_err(|_| bad())?);
                     }
                 }
             }
-            InterfaceKey::Ignored => {
+            (Field::Ignored, _) => {
                 // The value may hold secrets (PostUp scripts often do): log the name only.
                 tracing::warn!(
                     key = name,
@@ -249,69 +211,104 @@ impl Parser {
                     "ignoring wg-quick key that Ferrotun does not act on"
                 );
             }
-        }
-        Ok(())
-    }
-
-    /// Ends the open section, checking that its required key is there.
-    fn close(&mut self) -> Result<(), ConfigError> {
-        self.seen.clear();
-        match std::mem::take(&mut self.open) {
-            Open::Nothing => {}
-            Open::Interface => {
-                if self.private_key.is_none() {
-                    let reason = "`[Interface]` has no PrivateKey".to_owned();
-                    let line = self.interface_line.unwrap_or(0);
-                    return Err(ConfigErrorKind::Key(reason).at(line));
-                }
+            (Field::PublicKey, Open::Peer { peer, .. }) => {
+                peer.public_key = PublicKey::from_base64(value).map_err(bad_key(name))?;
             }
-            Open::Peer(draft) => {
-                let Some(key_line) = draft.key_line else {
-                    let reason = "`[Peer]` has no PublicKey".to_owned();
-                    return Err(ConfigErrorKind::Key(reason).at(draft.header_line));
+            (Field::PresharedKey, Open::Peer { peer, .. }) => {
+                let key = PresharedKey::from_base64(value).map_err(bad_key(name))?;
+                peer.preshared_key = Some(key);
+            }
+            (Field::Endpoint, Open::Peer { peer, .. }) => {
+                peer.endpoint = Some(value.parse().map_err(bad)?);
+            }
+            (Field::AllowedIps, Open::Peer { peer, .. }) => {
+                push_prefixes(name, value, &mut peer.allowed_ips)?;
+            }
+            (Field::PersistentKeepalive, Open::Peer { peer, .. }) => {
+                let seconds = if value.eq_ignore_ascii_case("off") {
+                    0
+                } else {
+                    parse_u16(value).ok_or_else(|| bad(BAD_KEEPALIVE))?
                 };
-                self.peers.push(draft.peer);
-                self.peer_lines.push(key_line);
+                peer.persistent_keepalive = NonZeroU16::new(seconds);
             }
+            // Peer keys are only found while a `[Peer]` is open.
+            (_, _) => {}
         }
         Ok(())
     }
 
-    /// Assembles the config once every line has been read.
+    /// The line single-value key `name` was set on in the open section.
+    fn seen(&self, name: &str) -> Option<usize> {
+        let (_, line) = self.seen.iter().find(|(seen, _)| *seen == name)?;
+        Some(*line)
+    }
+
+    /// Claims single-value key `name` for `line` in the open section.
+    fn once(
+        &mut self,
+        name: &'static str,
+        value: &str,
+        line: usize,
+    ) -> Result<(), ConfigErrorKind> {
+        if let Some(first) = self.seen(name) {
+            return Err(ConfigErrorKind::Key(format!(
+                "{name} is given twice in one section (first on line {first})"
+            )));
+        }
+        self.seen.push((name, line));
+        if value.is_empty() {
+            return Err(ConfigErrorKind::Key(format!("{name} has no value")));
+        }
+        Ok(())
+    }
+
+    /// Ends the open section, checking that its required key is there (a
+    /// key in `seen` was read without error).
+    fn close(&mut self) -> Result<(), ConfigError> {
+        let missing = match std::mem::take(&mut self.open) {
+            Open::Nothing => None,
+            Open::Interface => self.seen("PrivateKey").is_none().then(|| {
+                let line = self.interface_line.unwrap_or(0);
+                ("`[Interface]` has no PrivateKey", line)
+            }),
+            Open::Peer { header_line, peer } => match self.seen("PublicKey") {
+                Some(key_line) => {
+                    self.config.peers.push(peer);
+                    self.peer_lines.push(key_line);
+                    None
+                }
+                None => Some(("`[Peer]` has no PublicKey", header_line)),
+            },
+        };
+        self.seen.clear();
+        match missing {
+            Some((reason, line)) => Err(ConfigErrorKind::Key(reason.to_owned()).at(line)),
+            None => Ok(()),
+        }
+    }
+
+    /// Returns the config once every line has been read.
     fn finish(mut self) -> Result<TunnelConfig, ConfigError> {
         self.close()?;
-        let Some(private_key) = self.private_key else {
+        // A closed `[Interface]` had its `PrivateKey`.
+        if self.interface_line.is_none() {
             return Err(ConfigErrorKind::Section("no `[Interface]` section".into()).at(0));
-        };
-        check_peers(&private_key, &self.peers)
+        }
+        check_peers(&self.config.private_key, &self.config.peers)
             .map_err(|(index, kind)| kind.at(self.peer_lines[index]))?;
-        Ok(TunnelConfig {
-            private_key,
-            listen_port: self.listen_port,
-            mtu: self.mtu,
-            addresses: self.addresses,
-            dns: self.dns,
-            dns_search: self.dns_search,
-            peers: self.peers,
-        })
+        Ok(self.config)
     }
 }
 
-/// Claims single-value key `name` for `line` in the open section.
-fn once(
-    seen: &mut Vec<(&'static str, usize)>,
+/// Appends the entries of list key `name` to `prefixes`.
+fn push_prefixes(
     name: &'static str,
     value: &str,
-    line: usize,
+    prefixes: &mut Vec<IpNet>,
 ) -> Result<(), ConfigErrorKind> {
-    if let Some(&(_, first)) = seen.iter().find(|(seen, _)| *seen == name) {
-        return Err(ConfigErrorKind::Key(format!(
-            "{name} is given twice in one section (first on line {first})"
-        )));
-    }
-    seen.push((name, line));
-    if value.is_empty() {
-        return Err(ConfigErrorKind::Key(format!("{name} has no value")));
+    for item in list(value) {
+        prefixes.push(parse_prefix(item).map_err(|reason| bad_value(name, item, reason))?);
     }
     Ok(())
 }
@@ -333,17 +330,9 @@ fn bad_key(key: &'static str) -> impl Fn(KeyError) -> ConfigErrorKind {
     }
 }
 
-/// Looks a key up case-insensitively, as `wg` does.
-fn lookup<K: Copy>(table: &[(&'static str, K)], key: &str) -> Option<(&'static str, K)> {
-    table
-        .iter()
-        .copied()
-        .find(|(name, _)| name.eq_ignore_ascii_case(key))
-}
-
 /// Parses wg-quick text; see [`TunnelConfig::parse_wg_quick`].
 pub(super) fn parse(text: &str) -> Result<TunnelConfig, ConfigError> {
-    let mut parser = Parser::default();
+    let mut parser = Parser::new();
     for (line, raw) in numbered_lines(text) {
         match lex(raw).map_err(|kind| kind.at(line))? {
             Line::Blank => {}
@@ -359,6 +348,7 @@ pub(super) fn parse(text: &str) -> Result<TunnelConfig, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Mtu;
     use std::net::IpAddr;
 
     /// `wg genkey` output; its public key is [`OWN_PUBLIC`] (checked in key.rs).
@@ -409,17 +399,6 @@ AllowedIPs = 0.0.0.0/0, ::/0
         parse(&format!("[Interface]\nPrivateKey = {OWN_PRIVATE}\n{rest}"))
     }
 
-    /// The error for `text`, as (line, message).
-    fn err(text: &str) -> (usize, String) {
-        let error = parse(text).expect_err(text);
-        (error.line, error.kind.to_string())
-    }
-
-    /// The error for `with_interface(rest)`, as (line, message).
-    fn err_after_interface(rest: &str) -> (usize, String) {
-        err(&format!("[Interface]\nPrivateKey = {OWN_PRIVATE}\n{rest}"))
-    }
-
     fn port(n: u16) -> Option<NonZeroU16> {
         NonZeroU16::new(n)
     }
@@ -464,95 +443,79 @@ AllowedIPs = 0.0.0.0/0, ::/0
         );
     }
 
+    /// Each text and its canonical print, which shows every field the
+    /// parser sets (after the `[Interface]` and `PrivateKey` lines).
     #[test]
-    fn keys_and_section_names_are_case_insensitive() {
-        let text = format!(
-            "[INTERFACE]\nprivatekey = {OWN_PRIVATE}\nlistenPORT = 1\naddress = 10.0.0.1/32\ndns = 1.1.1.1\nmtu = 1280\n\
-             [peer]\npublickey = {PEER_A}\npresharedKEY = {PSK}\nENDPOINT = h.example:2\nallowedips = ::/0\npersistentkeepalive = 5\n"
-        );
-        let config = parse(&text).unwrap();
-        assert_eq!(config.listen_port, port(1));
-        assert_eq!(config.effective_mtu(), 1280);
-        assert_eq!(config.peers[0].persistent_keepalive, port(5));
-        assert!(config.peers[0].preshared_key.is_some());
-    }
-
-    #[test]
-    fn whitespace_comments_crlf_and_bom_are_tolerated() {
-        let text = format!(
-            "\u{feff}# header comment\r\n\r\n  [Interface]  # trailing\r\n\tPrivateKey\t=\t{OWN_PRIVATE}   # key\r\n   \r\nMTU=1400\r\n"
-        );
-        let config = parse(&text).unwrap();
-        assert_eq!(config.effective_mtu(), 1400);
-        assert_eq!(
-            config.private_key,
-            PrivateKey::from_base64(OWN_PRIVATE).unwrap()
-        );
-    }
-
-    #[test]
-    fn list_keys_accumulate_across_repeats_and_skip_empty_entries() {
-        let config = with_interface(&format!(
-            "Address = 10.0.0.1/32 ,\nAddress =\nAddress = fd00::1/128,, 10.0.0.2/32\n[Peer]\nPublicKey = {PEER_A}\nAllowedIPs = 10.0.0.0/8\nAllowedIPs = \nAllowedIPs = ::/0\n"
-        ))
-        .unwrap();
-        assert_eq!(
-            config.addresses,
-            nets(&["10.0.0.1/32", "fd00::1/128", "10.0.0.2/32"])
-        );
-        assert_eq!(config.peers[0].allowed_ips, nets(&["10.0.0.0/8", "::/0"]));
-    }
-
-    #[test]
-    fn bare_ips_become_host_prefixes() {
-        let config = with_interface(&format!(
-            "Address = 10.0.0.1, fd00::1\n[Peer]\nPublicKey = {PEER_A}\nAllowedIPs = 192.0.2.7\n"
-        ))
-        .unwrap();
-        assert_eq!(config.addresses, nets(&["10.0.0.1/32", "fd00::1/128"]));
-        assert_eq!(config.peers[0].allowed_ips, nets(&["192.0.2.7/32"]));
-    }
-
-    #[test]
-    fn dns_addresses_are_servers_and_names_are_search_domains() {
-        let config =
-            with_interface("DNS = 1.1.1.1, example.com, 2606:4700:4700::1111, internal.\n")
-                .unwrap();
-        assert_eq!(config.dns, ips(&["1.1.1.1", "2606:4700:4700::1111"]));
-        let search: Vec<&str> = config.dns_search.iter().map(DomainName::as_str).collect();
-        assert_eq!(search, ["example.com", "internal."]);
-    }
-
-    #[test]
-    fn listen_port_zero_means_os_chooses() {
-        assert_eq!(
-            with_interface("ListenPort = 0\n").unwrap().listen_port,
-            None
-        );
-        assert_eq!(
-            with_interface("ListenPort = 65535\n").unwrap().listen_port,
-            port(65535)
-        );
-    }
-
-    #[test]
-    fn keepalive_zero_and_off_mean_none() {
+    fn values_parse_to_what_they_mean() {
+        let own = format!("[Interface]\nPrivateKey = {OWN_PRIVATE}\n");
+        let iface = |rest: &str| format!("{own}{rest}");
+        let peer_a = format!("\n[Peer]\nPublicKey = {PEER_A}\n");
+        let mut cases: Vec<(String, String)> = vec![
+            // Keys and section names are case-insensitive.
+            (
+                format!(
+                    "[INTERFACE]\nprivatekey = {OWN_PRIVATE}\nlistenPORT = 1\naddress = 10.0.0.1/32\ndns = 1.1.1.1\nmtu = 1280\n\
+                     [peer]\npublickey = {PEER_A}\npresharedKEY = {PSK}\nENDPOINT = h.example:2\nallowedips = ::/0\npersistentkeepalive = 5\n"
+                ),
+                format!(
+                    "ListenPort = 1\nAddress = 10.0.0.1/32\nDNS = 1.1.1.1\nMTU = 1280\n{peer_a}\
+                     PresharedKey = {PSK}\nAllowedIPs = ::/0\nEndpoint = h.example:2\nPersistentKeepalive = 5\n"
+                ),
+            ),
+            // Whitespace, comments, CRLF and a byte order mark are tolerated.
+            (
+                format!(
+                    "\u{feff}# header comment\r\n\r\n  [Interface]  # trailing\r\n\tPrivateKey\t=\t{OWN_PRIVATE}   # key\r\n   \r\nMTU=1400\r\n"
+                ),
+                "MTU = 1400\n".into(),
+            ),
+            // List keys accumulate across repeats and skip empty entries.
+            (
+                iface(&format!(
+                    "Address = 10.0.0.1/32 ,\nAddress =\nAddress = fd00::1/128,, 10.0.0.2/32\n[Peer]\nPublicKey = {PEER_A}\nAllowedIPs = 10.0.0.0/8\nAllowedIPs = \nAllowedIPs = ::/0\n"
+                )),
+                format!(
+                    "Address = 10.0.0.1/32, fd00::1/128, 10.0.0.2/32\n{peer_a}AllowedIPs = 10.0.0.0/8, ::/0\n"
+                ),
+            ),
+            // Bare IPs become host prefixes.
+            (
+                iface(&format!(
+                    "Address = 10.0.0.1, fd00::1\n[Peer]\nPublicKey = {PEER_A}\nAllowedIPs = 192.0.2.7\n"
+                )),
+                format!("Address = 10.0.0.1/32, fd00::1/128\n{peer_a}AllowedIPs = 192.0.2.7/32\n"),
+            ),
+            // DNS addresses are servers, names are search domains (printed
+            // after the servers).
+            (
+                iface("DNS = 1.1.1.1, example.com, 2606:4700:4700::1111, internal.\n"),
+                "DNS = 1.1.1.1, 2606:4700:4700::1111, example.com, internal.\n".into(),
+            ),
+            // ListenPort 0 means the OS chooses.
+            (iface("ListenPort = 0\n"), String::new()),
+            (iface("ListenPort = 65535\n"), "ListenPort = 65535\n".into()),
+            // wg-quick-only keys are accepted and dropped.
+            (
+                iface(
+                    "Table = off\nFwMark = 0x1234\nSaveConfig = true\nPreUp = a\nPostUp = b\nPostUp = c\nPreDown = d\nPostDown = e\n",
+                ),
+                String::new(),
+            ),
+            // `[Interface]` may come after the peers.
+            (
+                format!("[Peer]\nPublicKey = {PEER_A}\n[Interface]\nPrivateKey = {OWN_PRIVATE}\n"),
+                peer_a.clone(),
+            ),
+        ];
+        // PersistentKeepalive 0 and off mean none.
         for value in ["0", "off", "OFF"] {
-            let config = with_interface(&format!(
-                "[Peer]\nPublicKey = {PEER_A}\nPersistentKeepalive = {value}\n"
-            ))
-            .unwrap();
-            assert_eq!(config.peers[0].persistent_keepalive, None, "{value}");
+            let text = format!("[Peer]\nPublicKey = {PEER_A}\nPersistentKeepalive = {value}\n");
+            cases.push((iface(&text), peer_a.clone()));
         }
-    }
-
-    #[test]
-    fn wg_quick_only_keys_are_accepted_and_dropped() {
-        let config = with_interface(
-            "Table = off\nFwMark = 0x1234\nSaveConfig = true\nPreUp = a\nPostUp = b\nPostUp = c\nPreDown = d\nPostDown = e\n",
-        )
-        .unwrap();
-        assert_eq!(config, with_interface("").unwrap());
+        for (text, printed) in cases {
+            let config = parse(&text).unwrap_or_else(|error| panic!("{error}\n{text}"));
+            assert_eq!(config.to_wg_quick(), format!("{own}{printed}"), "{text}");
+        }
     }
 
     #[test]
@@ -588,17 +551,6 @@ AllowedIPs = 0.0.0.0/0, ::/0
         assert!(log.contains("WARN") && log.contains("PostUp"), "{log}");
         assert!(!log.contains(OWN_PRIVATE) && !log.contains("echo"), "{log}");
     }
-
-    #[test]
-    fn interface_may_come_after_peers() {
-        let config = parse(&format!(
-            "[Peer]\nPublicKey = {PEER_A}\n[Interface]\nPrivateKey = {OWN_PRIVATE}\n"
-        ))
-        .unwrap();
-        assert_eq!(config.peers.len(), 1);
-    }
-
-    // --- Bad input: every case names its line and cause. ---
 
     // --- Bad input: every case names its line and cause. ---
 
@@ -706,7 +658,7 @@ AllowedIPs = 0.0.0.0/0, ::/0
                 format!("bad ListenPort `{value}`: expected a port number from 0 to 65535"),
             ));
         }
-        for value in ["575", "9001", "0", "70000", "big"] {
+        for value in ["100", "575", "9001", "0", "70000", "big"] {
             cases.push((
                 format!("MTU = {value}\n"),
                 3,
@@ -774,15 +726,8 @@ AllowedIPs = 0.0.0.0/0, ::/0
     }
 
     #[test]
-    fn bad_lines_are_reported_with_line_and_reason() {
-        for (rest, line, message) in after_interface_cases() {
-            assert_eq!(err_after_interface(&rest), (line, message), "{rest}");
-        }
-    }
-
-    #[test]
-    fn bad_structure_is_reported_where_it_is() {
-        let cases = [
+    fn bad_input_is_reported_with_line_and_reason() {
+        let structure = [
             (
                 "[Interface]\nPrivateKey = not*base64\n".to_owned(),
                 2,
@@ -825,18 +770,24 @@ AllowedIPs = 0.0.0.0/0, ::/0
                 "PrivateKey has no value",
             ),
         ];
-        for (text, line, message) in cases {
-            assert_eq!(err(&text), (line, message.to_owned()), "{text}");
+        let after_interface = after_interface_cases()
+            .into_iter()
+            .map(|(rest, line, message)| {
+                let text = format!("[Interface]\nPrivateKey = {OWN_PRIVATE}\n{rest}");
+                (text, line, message)
+            });
+        let structure = structure
+            .into_iter()
+            .map(|(text, line, message)| (text, line, message.to_owned()));
+        for (text, line, message) in after_interface.chain(structure) {
+            let error = parse(&text).expect_err(&text);
+            assert_eq!(
+                (error.line, error.kind.to_string()),
+                (line, message.clone()),
+                "{text}"
+            );
+            assert_eq!(error.to_string(), format!("line {line}: {message}"));
         }
-    }
-
-    #[test]
-    fn error_display_starts_with_the_line() {
-        let error = with_interface("MTU = 100\n").unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "line 3: bad MTU `100`: expected a number from 576 to 9000"
-        );
     }
 
     #[test]
