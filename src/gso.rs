@@ -94,7 +94,10 @@ pub struct GsoQueue {
     used: usize,
     batches: Vec<Batch>,
     cursor: Cursor,
-    /// Our own segment cap, halved on EIO/EINVAL; the socket's cap applies too.
+    /// Most segments the socket takes per send (1 without `UDP_SEGMENT`),
+    /// as found when it was created; see [`Self::reset`].
+    max_segments: usize,
+    /// The cap in force: `max_segments`, halved on each EIO/EINVAL refusal.
     segment_limit: usize,
     /// While `segment_limit` is lowered: when to try full-size sends again.
     probe_at: Option<Instant>,
@@ -112,6 +115,7 @@ impl GsoQueue {
             used: 0,
             batches: Vec::with_capacity(capacity / 64),
             cursor: Cursor::default(),
+            max_segments: MAX_SEGMENTS,
             segment_limit: MAX_SEGMENTS,
             probe_at: None,
             probe_interval: GSO_PROBE_AFTER,
@@ -119,17 +123,23 @@ impl GsoQueue {
         }
     }
 
-    /// Whether a lowered segment limit is due to be lifted at `now`. The
-    /// caller then resets the socket's own GSO state too (quinn-udp lowers it
-    /// to 1 on the same errors), before calling [`Self::flush`].
+    /// Whether a lowered segment limit is due to be lifted at `now` (the
+    /// next [`Self::flush`] then tries full-size sends again).
     pub fn probe_due(&self, now: Instant) -> bool {
         self.probe_at.is_some_and(|at| at <= now)
     }
 
-    /// Drops everything queued and forgets past GSO refusals: for a new socket.
-    pub fn reset(&mut self) {
+    /// Drops everything queued and forgets past GSO refusals: for a new
+    /// socket, which takes at most `max_segments` datagrams per send (1
+    /// without GSO; capped at [`MAX_SEGMENTS`]).
+    ///
+    /// This queue is the one place that lowers the limit at runtime: the
+    /// socket's own notion (quinn-udp drops its `max_gso_segments` to 1 for
+    /// good on one EIO/EINVAL) is read only when the socket is created.
+    pub fn reset(&mut self, max_segments: usize) {
         self.clear();
-        self.segment_limit = MAX_SEGMENTS;
+        self.max_segments = max_segments.clamp(1, MAX_SEGMENTS);
+        self.segment_limit = self.max_segments;
         self.probe_at = None;
         self.probe_interval = GSO_PROBE_AFTER;
         self.probing = false;
@@ -213,10 +223,8 @@ impl GsoQueue {
     }
 
     /// Sends everything queued, in write order, one `send` call per batch (split
-    /// further when the socket allows fewer segments).
+    /// further when the socket allows fewer segments, see [`Self::reset`]).
     ///
-    /// `max_segments` is the socket's current GSO limit (1 when the kernel lacks
-    /// `UDP_SEGMENT`); read it anew for every flush, it can drop at runtime.
     /// `now` schedules probing after a refusal (see [`GSO_PROBE_AFTER`]).
     ///
     /// Errors: `WouldBlock` stops the flush and is returned; call again when the
@@ -228,18 +236,17 @@ impl GsoQueue {
     /// The queue is empty after `Ok`.
     pub fn flush(
         &mut self,
-        max_segments: usize,
         now: Instant,
         stats: &mut FlushStats,
         mut send: impl FnMut(&Transmit<'_>) -> io::Result<()>,
     ) -> io::Result<()> {
         if self.probe_due(now) {
             self.probe_at = None;
-            self.segment_limit = MAX_SEGMENTS;
+            self.segment_limit = self.max_segments;
             self.probing = true;
         }
         while let Some(batch) = self.batches.get(self.cursor.batch).copied() {
-            let limit = self.segment_limit.min(max_segments).max(1);
+            let limit = self.segment_limit;
             let remaining = batch.segments - self.cursor.segments_sent;
             let segments = remaining.min(limit);
             let offset = batch.start + self.cursor.segments_sent * batch.segment_size;
@@ -269,11 +276,6 @@ impl GsoQueue {
                     continue;
                 }
                 Err(e) => {
-                    if is_gso_refusal(&e) {
-                        // quinn-udp lowers the socket's limit on this error even
-                        // for a single datagram: probe it back up later too.
-                        self.schedule_probe(now);
-                    }
                     tracing::trace!(error = %e, segments, "UDP send failed; dropping datagrams");
                     stats.datagrams_dropped += segments as u64;
                 }
@@ -335,14 +337,11 @@ mod tests {
     }
 
     /// Records every transmit as (destination, datagrams, segment_size).
-    fn collect(
-        queue: &mut GsoQueue,
-        max_segments: usize,
-    ) -> Vec<(SocketAddr, Vec<Vec<u8>>, Option<usize>)> {
+    fn collect(queue: &mut GsoQueue) -> Vec<(SocketAddr, Vec<Vec<u8>>, Option<usize>)> {
         let mut sent = Vec::new();
         let mut stats = FlushStats::default();
         queue
-            .flush(max_segments, Instant::now(), &mut stats, |t| {
+            .flush(Instant::now(), &mut stats, |t| {
                 sent.push((t.destination, split(t), t.segment_size));
                 Ok(())
             })
@@ -363,7 +362,7 @@ mod tests {
         for i in 0..10 {
             push(&mut q, addr(1), 100, i);
         }
-        let sent = collect(&mut q, MAX_SEGMENTS);
+        let sent = collect(&mut q);
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].1.len(), 10);
         assert_eq!(sent[0].2, Some(100));
@@ -379,7 +378,7 @@ mod tests {
         push(&mut q, addr(1), 100, 2);
         push(&mut q, addr(1), 60, 3);
         push(&mut q, addr(1), 100, 4);
-        let sent = collect(&mut q, MAX_SEGMENTS);
+        let sent = collect(&mut q);
         assert_eq!(sent.len(), 2);
         assert_eq!(sent[0].1, vec![vec![1; 100], vec![2; 100], vec![3; 60]]);
         assert_eq!(sent[1].1, vec![vec![4; 100]]);
@@ -391,7 +390,7 @@ mod tests {
         let mut q = GsoQueue::with_capacity(64 * 1024);
         push(&mut q, addr(1), 60, 1);
         push(&mut q, addr(1), 100, 2);
-        let sent = collect(&mut q, MAX_SEGMENTS);
+        let sent = collect(&mut q);
         assert_eq!(sent.len(), 2);
         assert_eq!(sent[0].1, vec![vec![1; 60]]);
         assert_eq!(sent[1].1, vec![vec![2; 100]]);
@@ -403,7 +402,7 @@ mod tests {
         push(&mut q, addr(1), 100, 1);
         push(&mut q, addr(2), 100, 2);
         push(&mut q, addr(1), 100, 3);
-        let sent = collect(&mut q, MAX_SEGMENTS);
+        let sent = collect(&mut q);
         // Only the newest batch is extended: the third datagram must not jump
         // ahead of the second by joining the first batch.
         let order: Vec<(u16, u8)> = sent
@@ -420,7 +419,7 @@ mod tests {
         for i in 0..150 {
             push(&mut q, addr(1), 100, i as u8);
         }
-        let sent = collect(&mut q, MAX_SEGMENTS);
+        let sent = collect(&mut q);
         let sizes: Vec<usize> = sent.iter().map(|s| s.1.len()).collect();
         assert_eq!(sizes, vec![64, 64, 22]);
         let all: Vec<u8> = sent.iter().flat_map(|s| s.1.iter().map(|d| d[0])).collect();
@@ -434,7 +433,7 @@ mod tests {
         for _ in 0..50 {
             push(&mut q, addr(1), 1500, 0);
         }
-        let sent = collect(&mut q, MAX_SEGMENTS);
+        let sent = collect(&mut q);
         assert_eq!(sent[0].1.len(), 43);
         assert_eq!(sent[1].1.len(), 7);
         for (_, dgrams, seg) in &sent {
@@ -446,10 +445,11 @@ mod tests {
     #[test]
     fn the_sockets_segment_limit_splits_batches() {
         let mut q = GsoQueue::with_capacity(64 * 1024);
+        q.reset(1);
         for i in 0..10 {
             push(&mut q, addr(1), 100, i);
         }
-        let sent = collect(&mut q, 1);
+        let sent = collect(&mut q);
         assert_eq!(sent.len(), 10);
         assert!(sent.iter().all(|s| s.2.is_none() && s.1.len() == 1));
     }
@@ -463,7 +463,7 @@ mod tests {
         let mut delivered = Vec::new();
         let mut stats = FlushStats::default();
         // A path that refuses any GSO send (Android on cellular answers EIO).
-        q.flush(MAX_SEGMENTS, Instant::now(), &mut stats, |t| {
+        q.flush(Instant::now(), &mut stats, |t| {
             if t.segment_size.is_some() {
                 return Err(io::Error::from_raw_os_error(libc::EIO));
             }
@@ -486,7 +486,7 @@ mod tests {
         }
         let mut sends = Vec::new();
         let mut stats = FlushStats::default();
-        q.flush(MAX_SEGMENTS, Instant::now(), &mut stats, |t| {
+        q.flush(Instant::now(), &mut stats, |t| {
             if t.datagrams() > 8 {
                 return Err(io::Error::from_raw_os_error(libc::EINVAL));
             }
@@ -508,7 +508,7 @@ mod tests {
         let mut calls = 0;
         let mut delivered = Vec::new();
         let err = q
-            .flush(MAX_SEGMENTS, Instant::now(), &mut stats, |t| {
+            .flush(Instant::now(), &mut stats, |t| {
                 calls += 1;
                 if calls == 2 {
                     return Err(io::ErrorKind::WouldBlock.into());
@@ -519,7 +519,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
         assert_eq!(q.queued_datagrams(), 2);
-        q.flush(MAX_SEGMENTS, Instant::now(), &mut stats, |t| {
+        q.flush(Instant::now(), &mut stats, |t| {
             delivered.push(t.contents[0]);
             Ok(())
         })
@@ -535,7 +535,7 @@ mod tests {
         push(&mut q, addr(2), 100, 2);
         let mut stats = FlushStats::default();
         let mut delivered = Vec::new();
-        q.flush(MAX_SEGMENTS, Instant::now(), &mut stats, |t| {
+        q.flush(Instant::now(), &mut stats, |t| {
             if t.destination == addr(1) {
                 return Err(io::Error::from_raw_os_error(libc::ENETUNREACH));
             }
@@ -572,7 +572,7 @@ mod tests {
         }
         let mut sends = Vec::new();
         let mut stats = FlushStats::default();
-        q.flush(MAX_SEGMENTS, now, &mut stats, |t| {
+        q.flush(now, &mut stats, |t| {
             if t.datagrams() > refuse_above {
                 return Err(io::Error::from_raw_os_error(libc::EINVAL));
             }
@@ -626,18 +626,32 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_single_datagram_also_schedules_a_probe() {
-        // quinn-udp drops the socket's limit to 1 on EINVAL even without GSO.
+    fn a_refused_single_datagram_is_dropped_and_leaves_the_limit_alone() {
+        // EINVAL on one datagram says nothing about GSO: no fallback, no probe.
         let t0 = Instant::now();
-        let mut q = GsoQueue::with_capacity(1024);
+        let mut q = GsoQueue::with_capacity(64 * 1024);
         push(&mut q, addr(1), 100, 0);
         let mut stats = FlushStats::default();
-        q.flush(MAX_SEGMENTS, t0, &mut stats, |_| {
+        q.flush(t0, &mut stats, |_| {
             Err(io::Error::from_raw_os_error(libc::EINVAL))
         })
         .unwrap();
         assert_eq!(stats.datagrams_dropped, 1);
-        assert!(q.probe_due(t0 + GSO_PROBE_AFTER));
+        assert_eq!(stats.gso_fallbacks, 0);
+        assert!(!q.probe_due(t0 + GSO_PROBE_MAX_INTERVAL));
+        assert_eq!(sends_at(&mut q, t0, 32, 64), vec![32]);
+    }
+
+    #[test]
+    fn a_socket_without_gso_is_never_probed_above_one() {
+        let t0 = Instant::now();
+        let mut q = GsoQueue::with_capacity(64 * 1024);
+        q.reset(1);
+        assert_eq!(sends_at(&mut q, t0, 4, 64), vec![1; 4]);
+        assert_eq!(
+            sends_at(&mut q, t0 + GSO_PROBE_MAX_INTERVAL, 4, 64),
+            vec![1; 4]
+        );
     }
 
     #[test]
@@ -645,7 +659,7 @@ mod tests {
         let t0 = Instant::now();
         let mut q = GsoQueue::with_capacity(64 * 1024);
         assert_eq!(sends_at(&mut q, t0, 32, 1), vec![1; 32]);
-        q.reset();
+        q.reset(MAX_SEGMENTS);
         assert_eq!(sends_at(&mut q, t0, 32, 64), vec![32]);
     }
 }

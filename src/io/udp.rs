@@ -1,6 +1,5 @@
 //! The UDP socket: quinn-udp for GSO sends and GRO/recvmmsg receives, the
 //! protect hook, and rebinding after a network change.
-#![allow(unsafe_code)] // only to hand quinn-udp and the protector the raw fd; see SAFETY notes
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -33,6 +32,8 @@ pub fn is_protect_refusal(e: &io::Error) -> bool {
 pub struct UdpIo {
     socket: tokio::net::UdpSocket,
     state: UdpSocketState,
+    /// See [`Self::max_gso_segments`].
+    max_gso_segments: usize,
     /// Dual-stack IPv6 socket: IPv4 destinations are written as v4-mapped.
     ipv6: bool,
 }
@@ -62,10 +63,12 @@ impl UdpIo {
         // Best effort: a smaller buffer costs throughput, not correctness.
         let _ = state.set_send_buffer_size((&socket).into(), SOCKET_BUFFER_BYTES);
         let _ = state.set_recv_buffer_size((&socket).into(), SOCKET_BUFFER_BYTES);
+        let max_gso_segments = state.max_gso_segments();
         let socket = tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(socket))?;
         Ok(Self {
             socket,
             state,
+            max_gso_segments,
             ipv6,
         })
     }
@@ -80,21 +83,12 @@ impl UdpIo {
         self.socket.as_fd().as_raw_fd()
     }
 
-    /// How many datagrams one send may carry now (1 without GSO). Can drop at
-    /// runtime when the path refuses GSO.
+    /// How many datagrams one send may carry (1 without GSO), as the kernel
+    /// said when the socket was created. quinn-udp lowers its own copy to 1
+    /// for good after one EIO/EINVAL; that copy is not read: the GSO queue
+    /// alone handles refusals at runtime (see [`crate::gso::GsoQueue::reset`]).
     pub fn max_gso_segments(&self) -> usize {
-        self.state.max_gso_segments()
-    }
-
-    /// Forgets that a send was refused: quinn-udp lowers
-    /// [`Self::max_gso_segments`] to 1 for good on one EIO/EINVAL, which may
-    /// have been transient (a blackhole route). A fresh socket state asks the
-    /// kernel again. Called when the GSO queue probes.
-    pub fn restore_gso(&mut self) {
-        match UdpSocketState::new((&self.socket).into()) {
-            Ok(state) => self.state = state,
-            Err(e) => tracing::debug!(error = %e, "cannot refresh the UDP socket state"),
-        }
+        self.max_gso_segments
     }
 
     /// Most datagrams the kernel may coalesce into one receive buffer.

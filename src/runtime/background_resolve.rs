@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::{UnboundedSender, WeakUnboundedSender};
 
-use super::event_loop::Command;
+use super::control::Command;
 use crate::config::{Endpoint, PublicKey};
 use crate::io::resolve::{self, Resolver, RetryPolicy};
 

@@ -9,22 +9,24 @@
 
 mod background_resolve;
 mod budget;
+mod control;
 mod event_loop;
+mod tun_path;
+mod udp_path;
 
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use budget::{BUFFER_BUDGET_BYTES, MAX_BATCH};
 
-use crate::batch::PacketBatch;
-use crate::gso::GsoQueue;
-use crate::io::resolve::{DEFAULT_RETRY, Resolver, SystemResolver};
-use crate::io::tun::{TunReader, TunWriter};
-use crate::io::udp::UdpIo;
+use crate::io::resolve::{Resolver, SystemResolver};
 use crate::node::{Node, NodeOptions};
-use event_loop::{Command, EventLoop};
+use control::{Command, Control, ControlHandle, Protect};
+use event_loop::EventLoop;
+use tun_path::TunPath;
+use udp_path::UdpPath;
 
 use crate::config::{ConfigError, PublicKey, TunnelConfig};
 pub use crate::node::{DropStats, PeerStats};
@@ -198,31 +200,6 @@ impl Tunnel {
         config.validate()?;
         let max_packet = usize::from(config.effective_mtu());
         let listen_port = config.listen_port.unwrap_or(0);
-
-        crate::io::tun::set_nonblocking(tun.as_fd())
-            .map_err(io_error("setting the TUN fd non-blocking"))?;
-        let writer_fd = tun
-            .try_clone()
-            .map_err(io_error("duplicating the TUN fd"))?;
-
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(io_error("starting the event loop"))?;
-        let protector = options.protector.clone();
-        let protect: Box<dyn Fn(RawFd) -> bool + Send> = Box::new(move |fd| match &protector {
-            Some(p) => p.protect(fd),
-            None => true,
-        });
-
-        let (udp, tun_writer) = {
-            let _guard = runtime.enter();
-            let udp = UdpIo::bind(listen_port, &*protect).map_err(event_loop::map_bind_error)?;
-            let tun_writer = TunWriter::new(writer_fd, options.framing)
-                .map_err(io_error("registering the TUN fd"))?;
-            (udp, tun_writer)
-        };
         let node = Node::new(
             config,
             NodeOptions {
@@ -231,45 +208,36 @@ impl Tunnel {
             },
             Instant::now(),
         )?;
-        let gso = GsoQueue::with_capacity(budget::gso_queue_bytes(max_packet));
 
-        let (pool_tx, pool_rx) = std::sync::mpsc::sync_channel(budget::TUN_BATCHES);
-        for _ in 0..budget::TUN_BATCHES {
-            let batch = PacketBatch::new(budget::MAX_BATCH, budget::tun_batch_bytes(max_packet));
-            pool_tx
-                .send(batch)
-                .expect("the pool has room for every batch");
-        }
-        let (batch_tx, batch_rx) = tokio::sync::mpsc::channel(budget::TUN_BATCHES);
-        let tun_reader = TunReader::spawn(tun, options.framing, max_packet, pool_rx, batch_tx)
-            .map_err(io_error("starting the TUN reader"))?;
-
-        let (command_tx, command_rx) = tokio::sync::mpsc::unbounded_channel();
-        let stop_signal = Arc::new(tokio::sync::Notify::new());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(io_error("starting the event loop"))?;
+        let protector = options.protector.clone();
+        let protect: Protect = Box::new(move |fd| match &protector {
+            Some(p) => p.protect(fd),
+            None => true,
+        });
+        let (udp, tun) = {
+            // Both register with the loop's reactor.
+            let _guard = runtime.enter();
+            let udp = UdpPath::bind(listen_port, &*protect, max_packet)?;
+            (udp, TunPath::start(tun, options.framing, max_packet)?)
+        };
         let resolver = options
             .resolver
             .clone()
             .unwrap_or_else(|| Arc::new(SystemResolver));
-        let background_resolver =
-            background_resolve::BackgroundResolver::new(resolver, DEFAULT_RETRY, &command_tx);
-        let (event_tx, event_rx) = tokio::sync::mpsc::channel(event_loop::EVENT_QUEUE);
-        let final_event = Arc::new(Mutex::new(None));
+        let (control, handle) = Control::new(resolver, protect);
+        let ControlHandle {
+            commands,
+            stop_signal,
+            events,
+            final_event,
+        } = handle;
         let port = udp.local_port();
-        let event_loop = EventLoop::new(
-            node,
-            udp,
-            gso,
-            tun_writer,
-            tun_reader,
-            batch_rx,
-            pool_tx,
-            command_rx,
-            stop_signal.clone(),
-            event_tx,
-            final_event.clone(),
-            protect,
-            background_resolver,
-        );
+        let event_loop = EventLoop::new(node, udp, tun, control);
         let panic_slot = final_event.clone();
         let loop_thread = std::thread::Builder::new()
             .name("ferrotun-loop".into())
@@ -287,10 +255,10 @@ impl Tunnel {
             .map_err(io_error("starting the event loop thread"))?;
 
         Ok(Tunnel {
-            commands: command_tx,
+            commands,
             stop_signal,
             events: tokio::sync::Mutex::new(EventStream {
-                receiver: event_rx,
+                receiver: events,
                 final_event,
             }),
             loop_thread: Mutex::new(Some(loop_thread)),
