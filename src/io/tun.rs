@@ -566,7 +566,9 @@ fn read_loop(
                                 }
                                 parked = true;
                             }
-                            Err(e) => tracing::debug!(error = %e, "cannot duplicate the TUN fd; reading on"),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "cannot duplicate the TUN fd; reading on")
+                            }
                         }
                     }
                 }

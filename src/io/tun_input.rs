@@ -281,7 +281,29 @@ impl TunInput {
     /// # Errors
     /// End of file or a read error other than `EINTR`/`EAGAIN`: the TUN is
     /// unusable and the tunnel should stop.
-    pub fn read_direct(&mut self, now: Instant, mut sink: impl FnMut(&[u8])) -> io::Result<()> {
+    pub fn read_direct(&mut self, now: Instant, sink: impl FnMut(&[u8])) -> io::Result<()> {
+        self.read(now, false, sink)
+    }
+
+    /// Like [`Self::read_direct`], but reads even when tokio has not seen
+    /// the fd readable yet. For right after a TUN write: the kernel runs
+    /// the written packet's receive path inside the write, so an answer
+    /// (an echo reply, a TCP ACK) is often queued by the time it returns;
+    /// reading it now saves an `epoll_wait` and a loop turn on the round
+    /// trip, at the price of one empty read when there is no answer.
+    ///
+    /// # Errors
+    /// As [`Self::read_direct`].
+    pub fn read_after_write(&mut self, now: Instant, sink: impl FnMut(&[u8])) -> io::Result<()> {
+        self.read(now, true, sink)
+    }
+
+    fn read(
+        &mut self,
+        now: Instant,
+        speculative: bool,
+        mut sink: impl FnMut(&[u8]),
+    ) -> io::Result<()> {
         let Some(direct) = &self.direct else {
             return Ok(());
         };
@@ -294,24 +316,36 @@ impl TunInput {
         let drops = self.reader.drops();
         let batch = &mut self.batch;
         let mut outcome = None;
-        // Not ready (tokio saw no readiness since the fd was drained): nothing to read.
-        let _ = direct.fd.try_io(Interest::READABLE, |_| {
+        let mut read = |outcome: &mut Option<io::Result<bool>>| -> io::Result<()> {
             match fill(&source, batch, drops) {
                 // Drained: clear tokio's readiness now, rather than learn it from one more read.
                 Fill::Done { drained: true } => {
-                    outcome = Some(Ok(false));
+                    *outcome = Some(Ok(false));
                     Err(io::ErrorKind::WouldBlock.into())
                 }
                 Fill::Done { drained: false } => {
-                    outcome = Some(Ok(true));
+                    *outcome = Some(Ok(true));
                     Ok(())
                 }
                 Fill::Failed(e) => {
-                    outcome = Some(Err(e));
+                    *outcome = Some(Err(e));
                     Ok(())
                 }
             }
-        });
+        };
+        if speculative {
+            if read(&mut outcome).is_err() {
+                // Drained: also forget readiness tokio may hold from before
+                // (its driver only runs when the loop parks, so nothing new
+                // arrived in between); a later packet is a new edge.
+                let _ = direct.fd.try_io(Interest::READABLE, |_| {
+                    Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                });
+            }
+        } else {
+            // Not ready (tokio saw no readiness since the fd was drained): nothing to read.
+            let _ = direct.fd.try_io(Interest::READABLE, |_| read(&mut outcome));
+        }
         let packets = self.batch.len();
         for packet in self.batch.iter() {
             sink(packet);
@@ -330,21 +364,23 @@ impl TunInput {
 
     /// Takes one message from the thread: a batch's packets go to `sink`
     /// and the batch back to the pool; a current hand-back makes the loop
-    /// read.
-    pub fn handle(&mut self, msg: ReaderMsg, mut sink: impl FnMut(&[u8])) {
+    /// read. Returns how many packets went to `sink`.
+    pub fn handle(&mut self, msg: ReaderMsg, mut sink: impl FnMut(&[u8])) -> usize {
         match msg {
             ReaderMsg::Batch(mut batch) => {
+                let n = batch.len();
                 for packet in batch.iter() {
                     sink(packet);
                 }
                 batch.clear();
                 // The reader is waiting for it or will be; if it is gone, so is the batch.
                 let _ = self.pool.try_send(batch);
+                n
             }
             ReaderMsg::HandBack { fd, epoch } => {
                 if epoch != self.epoch {
                     // Crossed a newer take-over request or swap; the thread reads.
-                    return;
+                    return 0;
                 }
                 match DirectFd::new(fd) {
                     Ok(direct) => {
@@ -359,19 +395,22 @@ impl TunInput {
                         self.request_thread();
                     }
                 }
+                0
             }
         }
     }
 
     /// Handles every message the thread has ready, without waiting; returns
-    /// how many. The channel closing is left to [`Self::ready`] to report.
-    pub fn take_ready(&mut self, mut sink: impl FnMut(&[u8])) -> usize {
-        let mut n = 0;
+    /// how many batches brought packets. The channel closing is left to
+    /// [`Self::ready`] to report.
+    pub fn take_ready(&mut self, mut sink: impl FnMut(&[u8])) -> u64 {
+        let mut batches = 0;
         while let Ok(msg) = self.messages.try_recv() {
-            self.handle(msg, &mut sink);
-            n += 1;
+            if self.handle(msg, &mut sink) > 0 {
+                batches += 1;
+            }
         }
-        n
+        batches
     }
 
     /// Moves reading to the thread (no-op when it reads already).

@@ -92,7 +92,8 @@ pub const TUN_WRITE_PACKETS: usize = TUN_WRITE_BYTES / 64;
 
 /// All packet buffers of one tunnel at a given MTU.
 pub const fn buffer_bytes(max_packet: usize) -> usize {
-    TUN_BATCHES * tun_batch_bytes(max_packet)
+    // One more batch than the reader's: the loop's own, for reading the TUN itself.
+    (TUN_BATCHES + 1) * tun_batch_bytes(max_packet)
         + gso_queue_bytes(max_packet)
         + RECV_BUFFERS * RECV_BUFFER_LEN
         + TUN_WRITE_BYTES

@@ -11,6 +11,7 @@ mod background_resolve;
 mod budget;
 mod control;
 mod event_loop;
+mod timer;
 mod tun_path;
 mod udp_path;
 
