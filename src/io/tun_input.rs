@@ -188,6 +188,9 @@ struct DirectFd {
 pub enum Ready {
     /// The loop's own fd is readable: call [`TunInput::read_direct`].
     Direct,
+    /// The loop's own fd reports an error condition (e.g. a TUN fd detached
+    /// from its interface): call [`TunInput::read_error`].
+    DirectError,
     /// A message from the thread: pass it to [`TunInput::handle`].
     Thread(ReaderMsg),
     /// The thread ended (its channel closed); [`TunInput::stop`] says why.
@@ -261,17 +264,38 @@ impl TunInput {
     /// Waits until the loop's fd is readable (direct mode) or the thread
     /// sent something. Cancel-safe.
     pub async fn ready(&mut self) -> Ready {
+        let Self {
+            direct, messages, ..
+        } = self;
         let direct = async {
-            match &self.direct {
-                // An error here (the reactor is gone) shows in the read too.
-                Some(d) => drop(d.fd.readable().await),
+            match direct {
+                // Error readiness too: epoll reports a broken TUN as EPOLLERR
+                // alone, which never makes the fd "readable" for tokio.
+                Some(d) => match d.fd.ready(Interest::READABLE | Interest::ERROR).await {
+                    Ok(guard) => guard.ready().is_error(),
+                    Err(_) => true,
+                },
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
-            () = direct => Ready::Direct,
-            msg = self.messages.recv() => msg.map_or(Ready::Closed, Ready::Thread),
+            error = direct => if error { Ready::DirectError } else { Ready::Direct },
+            msg = messages.recv() => msg.map_or(Ready::Closed, Ready::Thread),
         }
+    }
+
+    /// After [`Ready::DirectError`]: reads once to learn the fd's error (and
+    /// passes on whatever it still yields). Always an error, so the tunnel
+    /// stops rather than spin on a condition that does not clear.
+    ///
+    /// # Errors
+    /// The read's error, or `BrokenPipe` if the read did not fail.
+    pub fn read_error(&mut self, now: Instant, sink: impl FnMut(&[u8])) -> io::Result<()> {
+        self.read(now, true, sink)?;
+        Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "the TUN fd reports an error",
+        ))
     }
 
     /// Reads what the loop's fd holds (up to one batch) and passes every

@@ -28,6 +28,17 @@ struct TunCounters {
     write_drops: u64,
 }
 
+/// Why the loop reads the TUN itself.
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    /// Tokio saw the fd readable.
+    Ready,
+    /// Right after a TUN write (see [`TunInput::read_after_write`]).
+    AfterWrite,
+    /// The fd reports an error condition.
+    Error,
+}
+
 /// See the module docs.
 pub(super) struct TunPath {
     input: TunInput,
@@ -110,6 +121,7 @@ impl TunPath {
     pub fn take(&mut self, ready: Ready) -> Result<(), RuntimeError> {
         match ready {
             Ready::Direct => self.read()?,
+            Ready::DirectError => self.read_with(Read::Error)?,
             Ready::Thread(msg) => {
                 let Self {
                     input,
@@ -134,15 +146,15 @@ impl TunPath {
     /// # Errors
     /// The read failed: the TUN is unusable.
     pub fn read_after_write(&mut self) -> Result<(), RuntimeError> {
-        self.read_with(true)
+        self.read_with(Read::AfterWrite)
     }
 
     /// Reads the TUN from the loop (direct mode; nothing otherwise) into the flow queue.
     fn read(&mut self) -> Result<(), RuntimeError> {
-        self.read_with(false)
+        self.read_with(Read::Ready)
     }
 
-    fn read_with(&mut self, after_write: bool) -> Result<(), RuntimeError> {
+    fn read_with(&mut self, how: Read) -> Result<(), RuntimeError> {
         let Self {
             input,
             outbound,
@@ -155,10 +167,10 @@ impl TunPath {
             counters.packets_in += 1;
             outbound.push(packet, now);
         };
-        let result = if after_write {
-            input.read_after_write(now, sink)
-        } else {
-            input.read_direct(now, sink)
+        let result = match how {
+            Read::Ready => input.read_direct(now, sink),
+            Read::AfterWrite => input.read_after_write(now, sink),
+            Read::Error => input.read_error(now, sink),
         };
         if counters.packets_in != before {
             counters.read_batches += 1;
