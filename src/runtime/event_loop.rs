@@ -5,11 +5,13 @@
 //!
 //! Each iteration first delivers what is pending (GSO queue, TUN writes), so
 //! a full socket or TUN pushes back on input instead of growing a queue, then
-//! takes every TUN batch the reader has ready into the outbound flow queue
+//! takes every TUN batch the reader thread has ready into the outbound flow queue
 //! (cheap copies, so the reader gets its batches back at once and keeps the
 //! kernel's TUN queue drained), then does one bounded piece of work, the
-//! first ready of: a command, the node's timer, a UDP receive call, a TUN
-//! batch, or up to [`MAX_BATCH`] packets from the flow queue. The flow queue
+//! first ready of: a command, the node's timer, a UDP receive call, TUN
+//! input (a batch from the reader thread, or, while traffic is light, the
+//! loop's own read of the TUN, encrypted and sent in the same turn), or up
+//! to [`MAX_BATCH`] packets from the flow queue. The flow queue
 //! decides the order (sparse flows first) and, under load, what to drop (CoDel).
 
 use std::time::{Instant, SystemTime};
