@@ -15,7 +15,8 @@ Per implementation (medians over all runs unless said otherwise):
   - CPU: utime+stime of both tunnel processes per second of wall time
     (1.0 = one core busy);
   - peak RSS: the largest VmHWM of any tunnel process in any run;
-  - idle ping RTT through the tunnel (avg of 40 pings, median over runs);
+  - idle ping RTT through the tunnel: the median of every idle ping of
+    every run (100 pings 50 ms apart per run);
   - connect time: launching the initiating side to the first echo reply;
   - under load (second table): the sparse flow (a ping every 20 ms from each
     end) during the one-way transfers (A->B and B->A pooled): p50/p99 RTT and
@@ -49,6 +50,15 @@ def pct(xs, q):
     if not xs:
         return None
     return xs[min(len(xs) - 1, max(0, -(-len(xs) * q // 100) - 1))]
+
+
+def idle_rtt(samples):
+    """Median idle RTT: of every idle ping of every run pooled, or (older
+    results, one average per run) the median of the runs' averages."""
+    pooled = [r for s in samples for r in s.get("idle_rtts_ms") or []]
+    if pooled:
+        return med(pooled)
+    return med([s["rtt_ms"] for s in samples])
 
 
 def sparse_stats(pings):
@@ -137,7 +147,7 @@ def summarize(raw):
                 datagrams_per_send=med(dps),
                 cpu_cores=med(cpu),
                 peak_rss_mib=max(max(s["vm_hwm_kib"]) for s in samples) / 1024,
-                rtt_ms=med([s["rtt_ms"] for s in samples]),
+                rtt_ms=idle_rtt(samples),
                 connect_ms=med([s.get("connect_ms") for s in samples]),
                 tun_flags=next((s["tun_flags"] for s in samples if "tun_flags" in s), None),
             )
@@ -219,7 +229,7 @@ def markdown(raw, summ, command):
         "packets read from the TUN at the sender (each becomes exactly one WireGuard datagram) / its",
         "sendmsg+sendmmsg+sendto calls. CPU = utime+stime of both tunnel processes per wall second",
         "(2 cores here, shared with iperf3); cores per Gbit/s = that / mean throughput.",
-        "Peak RSS = largest VmHWM of any tunnel process. RTT = avg of 40 pings at idle. Connect = launching",
+        "Peak RSS = largest VmHWM of any tunnel process. Idle RTT = median of 100 pings 50 ms apart per run, all runs pooled. Connect = launching",
         "the initiating side (B already up) to the first reply of a ping sent every 1 ms (bench/probe.py).",
     ]
     ft = summ.get("ferrotun", {}).get("ferrotun_stats_last")

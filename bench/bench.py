@@ -22,7 +22,7 @@ as the handed-over one (IFF_TUN|IFF_NO_PI, no vnet_hdr, one queue, txqueuelen
 Each run starts the responder (B), then the initiator (A) while bench/probe.py
 pings B from A every millisecond: the connect time is from launching A to the
 first echo reply (process start, configuration, handshake, first packet). It
-then pings at idle (RTT) and runs iperf3 (one TCP stream, SECS seconds) A->B,
+then pings at idle (RTT: the median of IDLE_PINGS pings IDLE_INTERVAL apart) and runs iperf3 (one TCP stream, SECS seconds) A->B,
 B->A (-R) and both ways at once (--bidir). During each transfer a sparse flow
 runs from both ends: `ping -i 0.02` A->B (its requests travel with an A->B
 bulk flow) and B->A (against it), over the middle of the transfer; per-reply
@@ -243,10 +243,23 @@ def perf_counts(path):
     return counts
 
 
-def ping_rtt(side, dst, count):
-    r = nsx(side, "ping", "-c", str(count), "-i", "0.05", "-W", "1", "-q", dst, check=False, timeout=30)
-    m = re.search(r"= [\d.]+/([\d.]+)/", r.stdout)
-    return float(m.group(1)) if m else None
+# Idle RTT: enough pings for a stable median, spaced so the tunnel is idle
+# between them (each one is a lone packet, not part of a stream).
+IDLE_PINGS = 100
+IDLE_INTERVAL = 0.05
+
+
+def ping_rtt(side, dst, count=IDLE_PINGS):
+    """Idle RTTs: (median in ms, every reply's RTT). The median, not ping's
+    mean: one scheduling hiccup on a shared machine moves a mean of a few
+    dozen sub-millisecond RTTs by more than the differences measured."""
+    r = nsx(side, "ping", "-n", "-c", str(count), "-i", str(IDLE_INTERVAL), "-W", "1", dst, check=False, timeout=count * IDLE_INTERVAL + 30)
+    rtts = sorted(float(m) for m in re.findall(r"time=([\d.]+) ms", r.stdout))
+    if not rtts:
+        return None, []
+    mid = len(rtts) // 2
+    median = rtts[mid] if len(rtts) % 2 else (rtts[mid - 1] + rtts[mid]) / 2
+    return median, rtts
 
 
 def connect(impl, k, workdir):
@@ -439,10 +452,10 @@ def main():
                 procs = []
                 try:
                     procs, connect_ms = connect(impl, k, workdir)
-                    rtt = ping_rtt(0, INNER[1], 40)
+                    rtt, rtts = ping_rtt(0, INNER[1])
                     dirs = [transfer(procs, d, a.secs, workdir) for d in ("a2b", "b2a", "bidir")]
                     hwm = [vm_hwm_kib(p.pid) for p in procs]
-                    sample = {"impl": impl.key, "run": run, "rtt_ms": rtt, "connect_ms": connect_ms, "vm_hwm_kib": hwm, "transfers": dirs}
+                    sample = {"impl": impl.key, "run": run, "rtt_ms": rtt, "idle_rtts_ms": rtts, "connect_ms": connect_ms, "vm_hwm_kib": hwm, "transfers": dirs}
                     if hasattr(procs[0], "tun_flags"):
                         sample["tun_flags"] = procs[0].tun_flags
                     results["samples"].append(sample)

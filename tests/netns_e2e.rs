@@ -1145,14 +1145,25 @@ fn host_name_endpoint_and_tun_fd_swap_mid_transfer() {
     }
     net.finish_xfer(x);
 
-    // Only the newest queue is open: the reader's fd and the writer's copy.
+    // Only the newest queue is open: the reader thread's fd, the writer's
+    // copy and, once the idle tunnel's event loop reads the TUN itself again
+    // (io/tun_input: within a few 20 ms quiet windows after the transfer),
+    // the loop's copy. An old fd left open would make four.
     let pid = net.procs[h0].child.id();
-    let tun_fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("/proc fd dir")
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter(|target| target == &PathBuf::from("/dev/net/tun"))
-        .count();
-    assert_eq!(tun_fds, 2, "old TUN fds were not closed");
+    let count_tun_fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("/proc fd dir")
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target == &PathBuf::from("/dev/net/tun"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut tun_fds = count_tun_fds();
+    while tun_fds != 3 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+        tun_fds = count_tun_fds();
+    }
+    assert_eq!(tun_fds, 3, "old TUN fds were not closed");
 
     // The other direction, through the swapped fd's writer.
     let x = net.start_xfer(1, true, 8 * MIB, None);

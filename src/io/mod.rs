@@ -2,4 +2,5 @@
 
 pub mod resolve;
 pub mod tun;
+pub mod tun_input;
 pub mod udp;

@@ -13,10 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
+use super::tun_input::{QuietWindow, ReaderMsg};
 use crate::batch::PacketBatch;
 
 /// How IP packets are framed on the TUN fd.
@@ -87,7 +89,7 @@ enum Read {
 /// file: true for datagram sockets (socketpairs standing in for a TUN, Apple
 /// utun). A TUN character device never reads 0 bytes, and a stream at its
 /// end reads 0 bytes forever.
-fn zero_read_is_empty_datagram(fd: BorrowedFd<'_>) -> bool {
+pub(super) fn zero_read_is_empty_datagram(fd: BorrowedFd<'_>) -> bool {
     socket2::SockRef::from(&fd)
         .r#type()
         .is_ok_and(|t| t == socket2::Type::DGRAM)
@@ -149,16 +151,50 @@ fn write_packet(fd: BorrowedFd<'_>, framing: TunFraming, packet: &[u8]) -> io::R
 /// flood on the old fd cannot hold the swap up for more than this many batches.
 pub const SWAP_DRAIN_BATCHES: usize = 4;
 
-/// Waits until `fd` or `wake` is readable. Returns `false` when `wake` fired.
-fn wait_readable(fd: BorrowedFd<'_>, wake: BorrowedFd<'_>) -> io::Result<bool> {
-    use rustix::event::{PollFd, PollFlags, poll};
-    let mut fds = [
-        PollFd::new(&fd, PollFlags::IN),
-        PollFd::new(&wake, PollFlags::IN),
-    ];
+/// What [`wait_readable`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Woke {
+    /// The TUN fd is readable (or reports an error condition).
+    Fd,
+    /// The wake-up stream has something (or hung up).
+    Wake,
+    /// The deadline passed.
+    Timeout,
+}
+
+/// Waits until `fd` (when given) or `wake` is readable, or until `deadline`.
+fn wait_readable(
+    fd: Option<BorrowedFd<'_>>,
+    wake: BorrowedFd<'_>,
+    deadline: Option<Instant>,
+) -> io::Result<Woke> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
     loop {
-        match poll(&mut fds, None) {
-            Ok(_) => return Ok(fds[1].revents().is_empty()),
+        let timeout = deadline.map(|at| {
+            Timespec::try_from(at.saturating_duration_since(Instant::now())).unwrap_or(Timespec {
+                tv_sec: i64::MAX,
+                tv_nsec: 0,
+            })
+        });
+        let mut both;
+        let mut wake_only;
+        let fds: &mut [PollFd<'_>] = match &fd {
+            Some(fd) => {
+                both = [
+                    PollFd::new(&wake, PollFlags::IN),
+                    PollFd::new(fd, PollFlags::IN),
+                ];
+                &mut both
+            }
+            None => {
+                wake_only = [PollFd::new(&wake, PollFlags::IN)];
+                &mut wake_only
+            }
+        };
+        match poll(fds, timeout.as_ref()) {
+            Ok(0) => return Ok(Woke::Timeout),
+            Ok(_) if fds[0].revents().is_empty() => return Ok(Woke::Fd),
+            Ok(_) => return Ok(Woke::Wake),
             Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
@@ -195,12 +231,19 @@ pub struct TunReader {
     swaps: std_mpsc::Sender<Swap>,
     thread: Option<JoinHandle<ReaderExit>>,
     drops: Arc<ReaderDrops>,
+    /// Take-over requests so far (see [`Self::take_over`]).
+    epoch: Arc<AtomicU64>,
 }
 
 impl TunReader {
     /// Spawns the reader. It takes empty batches from `pool`, fills each by
     /// reading until the fd has nothing more (EAGAIN) or the batch is full,
     /// and sends full or drained batches on `batches`.
+    ///
+    /// Reading alternates with the event loop (see [`super::tun_input`]):
+    /// `parked` starts the thread not reading, until [`Self::take_over`];
+    /// while it reads, a quiet [`super::tun_input::QUIET_WINDOW`] makes it
+    /// park and send [`ReaderMsg::HandBack`].
     ///
     /// Every read error except `EINTR` (retried) and `EAGAIN` (waited out)
     /// ends the thread with [`ReaderExit::Failed`], as does end of file; the
@@ -215,7 +258,8 @@ impl TunReader {
         framing: TunFraming,
         max_packet: usize,
         pool: std_mpsc::Receiver<PacketBatch>,
-        batches: mpsc::Sender<PacketBatch>,
+        batches: mpsc::Sender<ReaderMsg>,
+        parked: bool,
     ) -> io::Result<Self> {
         let (wake, wake_rx) = UnixStream::pair()?;
         // Neither end may block: the event loop writes wake-ups, the reader drains them.
@@ -224,21 +268,54 @@ impl TunReader {
         let (swaps, swap_rx) = std_mpsc::channel();
         let drops = Arc::new(ReaderDrops::default());
         let reader_drops = drops.clone();
+        let epoch = Arc::new(AtomicU64::new(0));
+        let reader_epoch = epoch.clone();
         let thread = std::thread::Builder::new()
             .name("ferrotun-tun-rx".into())
             .spawn(move || {
                 let wake = Wake {
                     stream: wake_rx,
                     swaps: swap_rx,
+                    epoch: reader_epoch,
                 };
-                read_loop(fd, framing, max_packet, pool, batches, wake, &reader_drops)
+                read_loop(
+                    fd,
+                    framing,
+                    max_packet,
+                    pool,
+                    batches,
+                    wake,
+                    &reader_drops,
+                    parked,
+                )
             })?;
         Ok(Self {
             wake,
             swaps,
             thread: Some(thread),
             drops,
+            epoch,
         })
+    }
+
+    /// Asks the thread to read (again); returns the request's epoch. A
+    /// hand-back the thread sent before it saw this request carries an
+    /// older epoch.
+    pub fn take_over(&self) -> u64 {
+        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        self.poke();
+        epoch
+    }
+
+    /// One byte wakes the reader if it waits in poll; it then looks for
+    /// swaps and take-over requests. A full wake buffer already holds one.
+    fn poke(&self) {
+        if let Err(e) = (&self.wake).write(&[1])
+            && e.kind() != io::ErrorKind::WouldBlock
+        {
+            // The thread has ended; the loop finds out from its channel.
+            tracing::debug!(error = %e, "cannot wake the TUN reader");
+        }
     }
 
     /// Packets dropped so far.
@@ -280,10 +357,12 @@ impl Drop for TunReader {
 }
 
 /// The reader's side of its handle: the wake-up stream (a byte: look for a
-/// swap; hang-up: stop) and the swap requests.
+/// swap or a take-over request; hang-up: stop), the swap requests and the
+/// take-over epoch.
 struct Wake {
     stream: UnixStream,
     swaps: std_mpsc::Receiver<Swap>,
+    epoch: Arc<AtomicU64>,
 }
 
 impl Wake {
@@ -303,7 +382,7 @@ impl Wake {
 }
 
 /// How filling one batch ended.
-enum Fill {
+pub(super) enum Fill {
     /// The batch is full, or the fd had nothing more (`drained`).
     Done { drained: bool },
     /// The fd failed or hit end of file.
@@ -311,17 +390,17 @@ enum Fill {
 }
 
 /// One TUN fd as the reader sees it.
-struct Source<'a> {
-    fd: BorrowedFd<'a>,
-    framing: TunFraming,
-    max_packet: usize,
+pub(super) struct Source<'a> {
+    pub fd: BorrowedFd<'a>,
+    pub framing: TunFraming,
+    pub max_packet: usize,
     /// See [`zero_read_is_empty_datagram`].
-    zero_is_empty: bool,
+    pub zero_is_empty: bool,
 }
 
 /// Reads packets into `batch` until it is full or the fd would block. Only
 /// `EINTR` is retried; any other error, and end of file, fails the fill.
-fn fill(source: &Source<'_>, batch: &mut PacketBatch, drops: &ReaderDrops) -> Fill {
+pub(super) fn fill(source: &Source<'_>, batch: &mut PacketBatch, drops: &ReaderDrops) -> Fill {
     // One byte beyond the largest packet, so that a longer one is seen, not cut.
     let read_len = source.max_packet + 1;
     loop {
@@ -360,23 +439,54 @@ fn fill(source: &Source<'_>, batch: &mut PacketBatch, drops: &ReaderDrops) -> Fi
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the thread's whole state, moved in once
 fn read_loop(
     mut fd: OwnedFd,
     framing: TunFraming,
     max_packet: usize,
     pool: std_mpsc::Receiver<PacketBatch>,
-    batches: mpsc::Sender<PacketBatch>,
+    batches: mpsc::Sender<ReaderMsg>,
     mut wake: Wake,
     drops: &ReaderDrops,
+    mut parked: bool,
 ) -> ReaderExit {
     let mut zero_is_empty = zero_read_is_empty_datagram(fd.as_fd());
     // A batch taken from the pool but still empty, kept across waits.
     let mut spare: Option<PacketBatch> = None;
     // A requested swap, and how many batches were drained from the old fd since.
     let mut pending: Option<(Swap, usize)> = None;
+    // The latest take-over request seen; a hand-back carries it.
+    let mut seen_epoch = 0;
+    let mut quiet = QuietWindow::new(Instant::now());
     loop {
+        let epoch = wake.epoch.load(Ordering::Acquire);
+        if epoch != seen_epoch {
+            seen_epoch = epoch;
+            if parked {
+                parked = false;
+                quiet = QuietWindow::new(Instant::now());
+            }
+        }
         if pending.is_none() {
             pending = wake.swaps.try_recv().ok().map(|swap| (swap, 0));
+        }
+        if parked {
+            if let Some((swap, _)) = pending.take() {
+                // Not reading: nothing of the old fd to drain here.
+                fd = swap.fd;
+                zero_is_empty = zero_read_is_empty_datagram(fd.as_fd());
+                (swap.done)();
+                continue;
+            }
+            match wait_readable(None, wake.stream.as_fd(), None) {
+                Ok(_) => {
+                    if !wake.drain() {
+                        return ReaderExit::Stopped;
+                    }
+                }
+                Err(e) => return ReaderExit::Failed(e),
+            }
+            continue;
         }
         // Blocks while every batch is in flight: backpressure from the event loop.
         let mut batch = match spare.take() {
@@ -402,10 +512,11 @@ fn read_loop(
             }
             Fill::Failed(e) => return ReaderExit::Failed(e),
         };
+        quiet.record(batch.len(), Instant::now());
         let idle = batch.is_empty();
         if idle {
             spare = Some(batch);
-        } else if batches.blocking_send(batch).is_err() {
+        } else if batches.blocking_send(ReaderMsg::Batch(batch)).is_err() {
             return ReaderExit::Stopped;
         }
         if let Some((swap, drained_batches)) = pending.take() {
@@ -421,11 +532,35 @@ fn read_loop(
             pending = Some((swap, drained_batches + 1));
         }
         if idle {
-            match wait_readable(fd.as_fd(), wake.stream.as_fd()) {
-                Ok(true) => {}
-                Ok(false) => {
+            match wait_readable(
+                Some(fd.as_fd()),
+                wake.stream.as_fd(),
+                Some(quiet.deadline()),
+            ) {
+                Ok(Woke::Fd) => {}
+                Ok(Woke::Wake) => {
                     if !wake.drain() {
                         return ReaderExit::Stopped;
+                    }
+                }
+                Ok(Woke::Timeout) => {
+                    if pending.is_none() && quiet.is_quiet(Instant::now()) {
+                        // The loop reads a duplicate, so either side can close its own.
+                        match fd.try_clone() {
+                            Ok(dup) => {
+                                let msg = ReaderMsg::HandBack {
+                                    fd: dup,
+                                    epoch: seen_epoch,
+                                };
+                                if batches.blocking_send(msg).is_err() {
+                                    return ReaderExit::Stopped;
+                                }
+                                parked = true;
+                            }
+                            Err(e) => {
+                                tracing::debug!(error = %e, "cannot duplicate the TUN fd; reading on")
+                            }
+                        }
                     }
                 }
                 Err(e) => return ReaderExit::Failed(e),

@@ -1,5 +1,13 @@
 //! The UDP socket: quinn-udp for GSO sends and GRO/recvmmsg receives, the
 //! protect hook, and rebinding after a network change.
+//!
+//! The socket is registered with tokio for readability only. Registered for
+//! writability too, every datagram sent would wake the loop once more: the
+//! kernel signals "writable" (an EPOLLOUT edge) each time a sent buffer is
+//! freed, which on most paths is during the send itself. The loop waits
+//! for room only when a send finds the socket full, and then registers a
+//! duplicate of the fd for writability just for that wait ([`UdpIo::writable`]).
+#![allow(unsafe_code)] // registering the fd with tokio; the SAFETY notes say why it is sound
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -8,12 +16,26 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use quinn_udp::{RecvMeta, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 use crate::gso::Transmit;
 
 /// Socket buffer sizes we ask for: deep enough to absorb a full GSO flush and
 /// a burst of GRO receives. The kernel may grant less (see `net.core.*mem_max`).
 const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+/// Whether a receive that filled fewer buffers than offered means the
+/// socket's queue was empty: true where quinn-udp receives with `recvmmsg`
+/// (Linux, Android), which, after the first datagram, stops only when the
+/// next one would block (up to quinn-udp's batch of 32, far above the
+/// buffers the loop offers). Elsewhere quinn-udp may receive one datagram
+/// per call whatever is queued.
+const RECVMMSG_STOPS_WHEN_EMPTY: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// Most datagrams quinn-udp 0.6 asks `recvmmsg` for in one call (its
+/// private `BATCH_SIZE`): a call that returns this many says nothing about
+/// what is left.
+const QUINN_RECV_BATCH: usize = 32;
 
 /// The error inside the `io::Error` that [`UdpIo::bind`] returns when the
 /// protector refuses the socket.
@@ -30,7 +52,7 @@ pub fn is_protect_refusal(e: &io::Error) -> bool {
 /// A bound, protected UDP socket registered with the event loop's reactor.
 #[derive(Debug)]
 pub struct UdpIo {
-    socket: tokio::net::UdpSocket,
+    socket: AsyncFd<std::net::UdpSocket>,
     state: UdpSocketState,
     /// See [`Self::max_gso_segments`].
     max_gso_segments: usize,
@@ -64,7 +86,7 @@ impl UdpIo {
         let _ = state.set_send_buffer_size((&socket).into(), SOCKET_BUFFER_BYTES);
         let _ = state.set_recv_buffer_size((&socket).into(), SOCKET_BUFFER_BYTES);
         let max_gso_segments = state.max_gso_segments();
-        let socket = tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(socket))?;
+        let socket = register(std::net::UdpSocket::from(socket), Interest::READABLE)?;
         Ok(Self {
             socket,
             state,
@@ -75,7 +97,11 @@ impl UdpIo {
 
     /// The bound port.
     pub fn local_port(&self) -> u16 {
-        self.socket.local_addr().map(|a| a.port()).unwrap_or(0)
+        self.socket
+            .get_ref()
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(0)
     }
 
     /// The socket's fd (for the protector after a rebind, and for tests).
@@ -109,17 +135,20 @@ impl UdpIo {
             segment_size: transmit.segment_size,
             src_ip: None,
         };
-        self.socket.try_io(Interest::WRITABLE, || {
-            self.state.try_send((&self.socket).into(), &t)
-        })
+        // Non-blocking: a full socket answers WouldBlock, and the caller waits with `writable`.
+        self.state.try_send(self.socket.get_ref().into(), &t)
     }
 
-    /// Waits until the socket can take more.
+    /// Waits until the socket can take more, after a send found it full:
+    /// registers a duplicate of the fd for writability for the wait only
+    /// (see the module docs), which reports at once if there is room now.
     ///
     /// # Errors
-    /// Reactor errors.
+    /// Duplicating or registering the fd, or reactor errors.
     pub async fn writable(&self) -> io::Result<()> {
-        self.socket.writable().await
+        let dup = self.socket.get_ref().try_clone()?;
+        let fd = register(dup, Interest::WRITABLE)?;
+        fd.writable().await.map(drop)
     }
 
     /// Waits until datagrams may be waiting.
@@ -127,7 +156,7 @@ impl UdpIo {
     /// # Errors
     /// Reactor errors.
     pub async fn readable(&self) -> io::Result<()> {
-        self.socket.readable().await
+        self.socket.readable().await.map(drop)
     }
 
     /// Receives into several buffers with one syscall; returns how many were
@@ -141,9 +170,24 @@ impl UdpIo {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> io::Result<usize> {
-        let n = self.socket.try_io(Interest::READABLE, || {
-            self.state.recv((&self.socket).into(), bufs, meta)
-        })?;
+        let asked = bufs.len().min(meta.len()).min(QUINN_RECV_BATCH);
+        let mut received = 0;
+        let result = self.socket.try_io(Interest::READABLE, |socket| {
+            let n = self.state.recv(socket.into(), bufs, meta)?;
+            received = n;
+            if n > 0 && n < asked && RECVMMSG_STOPS_WHEN_EMPTY {
+                // Fewer than asked: the queue was empty. Saying WouldBlock
+                // clears the readiness now, so the loop does not find that
+                // out from one more (empty) call. A datagram arriving from
+                // here on is a new edge that epoll reports.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        let n = match result {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && received > 0 => received,
+            other => other?,
+        };
         for m in &mut meta[..n] {
             m.addr = SocketAddr::new(m.addr.ip().to_canonical(), m.addr.port());
         }
@@ -156,6 +200,16 @@ impl UdpIo {
             _ => addr,
         }
     }
+}
+
+/// Registers `socket` with the current tokio runtime for `interest`.
+fn register(
+    socket: std::net::UdpSocket,
+    interest: Interest,
+) -> io::Result<AsyncFd<std::net::UdpSocket>> {
+    // SAFETY: the socket owns a valid open fd, and it stays inside the
+    // `AsyncFd` (never replaced or closed) until the `AsyncFd` drops.
+    unsafe { AsyncFd::register_with_interest(socket, interest) }.map_err(io::Error::from)
 }
 
 fn bind_socket(domain: Domain, port: u16) -> io::Result<Socket> {

@@ -5,21 +5,25 @@
 //!
 //! Each iteration first delivers what is pending (GSO queue, TUN writes), so
 //! a full socket or TUN pushes back on input instead of growing a queue, then
-//! takes every TUN batch the reader has ready into the outbound flow queue
+//! takes every TUN batch the reader thread has ready into the outbound flow queue
 //! (cheap copies, so the reader gets its batches back at once and keeps the
 //! kernel's TUN queue drained), then does one bounded piece of work, the
-//! first ready of: a command, the node's timer, a UDP receive call, a TUN
-//! batch, or up to [`MAX_BATCH`] packets from the flow queue. The flow queue
+//! first ready of: a command, the node's timer, a UDP receive call, TUN
+//! input (a batch from the reader thread, or, while traffic is light, the
+//! loop's own read of the TUN, encrypted and sent in the same turn), or up
+//! to [`MAX_BATCH`] packets from the flow queue. The flow queue
 //! decides the order (sparse flows first) and, under load, what to drop (CoDel).
 
 use std::time::{Instant, SystemTime};
 
 use super::budget::MAX_BATCH;
 use super::control::{Command, Control};
+use super::timer::Timer;
 use super::tun_path::TunPath;
 use super::udp_path::UdpPath;
 use super::{RuntimeError, TunnelEvent, TunnelStats};
 use crate::config::PublicKey;
+use crate::io::tun_input::Ready;
 use crate::node::{Event, HANDSHAKE_INIT_LEN, Node};
 
 /// Receive calls handled per turn before other sources get theirs, so a
@@ -80,25 +84,24 @@ impl EventLoop {
 
     async fn run_until_error(&mut self) -> Result<(), RuntimeError> {
         self.resolve_unresolved();
+        let mut timer = Timer::new();
+        let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(sleep);
         loop {
             self.deliver_pending().await;
             self.forward_events();
             self.tun.take_ready();
 
-            let timeout = self.node.poll_timeout().map(|(at, _)| at);
-            // Check the clock before arming a sleep: a due timer runs now.
-            if let Some(at) = timeout
-                && at <= Instant::now()
-            {
-                self.node.handle_timeout(Instant::now(), self.udp.queue());
+            let now = Instant::now();
+            // Check the clock before polling the sleep: a due timer runs now.
+            if timer.due(self.node.poll_timeout().map(|(at, _)| at), now) {
+                self.node.handle_timeout(now, self.udp.queue());
                 continue;
             }
-            let sleep = async {
-                match timeout {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
+            if let Some(at) = timer.rearm() {
+                sleep.as_mut().reset(at.into());
+            }
+            let armed = timer.armed().is_some();
             let has_queued = self.tun.has_queued();
 
             // Unbiased: tokio picks among ready branches at random, so a saturated
@@ -108,18 +111,23 @@ impl EventLoop {
                     None | Some(Command::Stop) => return Ok(()),
                     Some(command) => self.handle_command(command)?,
                 },
-                batch = self.tun.next_batch() => match batch {
-                    Some(batch) => {
-                        self.tun.queue(batch);
-                        self.tun.take_ready();
+                ready = self.tun.ready() => {
+                    let direct = matches!(ready, Ready::Direct);
+                    self.tun.take(ready)?;
+                    if direct {
+                        // Read by the loop: on to encryption and the socket in
+                        // this same wakeup (what reading it here is for).
+                        self.send_queued().await;
                     }
-                    None => return Err(self.tun.reader_error()),
                 },
                 ready = self.udp.readable() => {
                     ready?;
-                    self.receive().await;
+                    self.receive().await?;
                 },
-                () = sleep => self.node.handle_timeout(Instant::now(), self.udp.queue()),
+                () = &mut sleep, if armed => {
+                    timer.fired();
+                    self.node.handle_timeout(Instant::now(), self.udp.queue());
+                }
                 () = std::future::ready(()), if has_queued => self.send_queued().await,
             }
         }
@@ -186,11 +194,11 @@ impl EventLoop {
     }
 
     /// Decrypts what one receive call brings (bounded by the receive buffers).
-    async fn receive(&mut self) {
+    async fn receive(&mut self) -> Result<(), RuntimeError> {
         for _ in 0..MAX_RECV_CALLS_PER_WAKEUP {
             let buffers = self.udp.recv();
             if buffers == 0 {
-                return;
+                return Ok(());
             }
             let now = Instant::now();
             let need_net = self.node.max_datagram();
@@ -206,11 +214,12 @@ impl EventLoop {
                 }
                 // Each write runs the kernel's receive path (and makes the
                 // ACKs the reader must fetch): keep TUN input flowing between buffers.
-                self.tun.flush().await;
+                self.tun.flush_and_read_answers().await?;
                 self.tun.take_ready();
             }
             self.udp.flush().await;
         }
+        Ok(())
     }
 
     fn handle_command(&mut self, command: Command) -> Result<(), RuntimeError> {

@@ -3,14 +3,17 @@
 //! [`Tunnel`] is the handle apps hold: start, stop, reconfigure, network
 //! changes, stats and events.
 //!
-//! Threads: one TUN reader (blocking reads, batches handed over a bounded
-//! channel) and one event-loop thread (a tokio current-thread runtime owning
-//! the node, the UDP socket, the timers and the TUN writes).
+//! Threads: one event-loop thread (a tokio current-thread runtime owning
+//! the node, the UDP socket, the timers and the TUN writes, and reading the
+//! TUN itself while traffic is light) and one TUN reader (blocking reads,
+//! batches handed over a bounded channel) that reads while traffic is
+//! heavy; see [`crate::io::tun_input`].
 
 mod background_resolve;
 mod budget;
 mod control;
 mod event_loop;
+mod timer;
 mod tun_path;
 mod udp_path;
 

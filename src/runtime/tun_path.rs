@@ -1,6 +1,7 @@
-//! The TUN side of the event loop: the reader thread and its batches, the
-//! outbound flow queue they empty into, and the writer with the batch of
-//! decrypted packets it writes.
+//! The TUN side of the event loop: TUN input (the loop's own reads while
+//! traffic is light, the reader thread's batches while it is heavy; see
+//! [`crate::io::tun_input`]), the outbound flow queue both empty into, and
+//! the writer with the batch of decrypted packets it writes.
 
 use std::os::fd::{AsFd as _, OwnedFd};
 use std::sync::atomic::Ordering;
@@ -16,6 +17,7 @@ use super::{RuntimeError, TunFraming, TunnelStats, io_error};
 use crate::batch::PacketBatch;
 use crate::fq::{CodelParams, FairQueue};
 use crate::io::tun::{ReaderExit, TunReader, TunWriter, set_nonblocking};
+use crate::io::tun_input::{Ready, TunInput};
 
 /// TUN-side counters (the reader counts its own drops).
 #[derive(Debug, Default)]
@@ -26,13 +28,20 @@ struct TunCounters {
     write_drops: u64,
 }
 
+/// Why the loop reads the TUN itself.
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    /// Tokio saw the fd readable.
+    Ready,
+    /// Right after a TUN write (see [`TunInput::read_after_write`]).
+    AfterWrite,
+    /// The fd reports an error condition.
+    Error,
+}
+
 /// See the module docs.
 pub(super) struct TunPath {
-    reader: TunReader,
-    /// Filled batches from the reader.
-    batches: mpsc::Receiver<PacketBatch>,
-    /// Emptied batches back to the reader.
-    pool: std_mpsc::SyncSender<PacketBatch>,
+    input: TunInput,
     /// Packets read from the TUN, waiting for encryption, flow-fair with CoDel.
     outbound: FairQueue,
     writer: TunWriter,
@@ -64,12 +73,23 @@ impl TunPath {
             let _ = pool.try_send(PacketBatch::new(MAX_BATCH, tun_batch_bytes(max_packet)));
         }
         let (batch_tx, batches) = mpsc::channel(TUN_BATCHES);
-        let reader = TunReader::spawn(fd, framing, max_packet, pool_rx, batch_tx)
+        // The loop reads first (an idle tunnel); the thread waits to be asked.
+        let direct_fd = fd.try_clone().map_err(io_error("duplicating the TUN fd"))?;
+        let reader = TunReader::spawn(fd, framing, max_packet, pool_rx, batch_tx, true)
             .map_err(io_error("starting the TUN reader"))?;
-        Ok(Self {
+        let direct_batch = PacketBatch::new(MAX_BATCH, tun_batch_bytes(max_packet));
+        let input = TunInput::new(
             reader,
             batches,
             pool,
+            direct_fd,
+            framing,
+            max_packet,
+            direct_batch,
+        )
+        .map_err(io_error("registering the TUN fd for reading"))?;
+        Ok(Self {
+            input,
             outbound: FairQueue::new(
                 fq_packets(max_packet),
                 max_packet,
@@ -83,36 +103,101 @@ impl TunPath {
         })
     }
 
-    /// The next batch from the reader; `None` once the reader has ended
-    /// (ask [`Self::reader_error`] why). Cancel-safe.
-    pub async fn next_batch(&mut self) -> Option<PacketBatch> {
-        self.batches.recv().await
+    /// Waits for TUN input: the loop's own fd readable, or a message from
+    /// the reader thread. Cancel-safe.
+    pub async fn ready(&mut self) -> Ready {
+        self.input.ready().await
     }
 
-    /// Moves a TUN batch into the flow queue and hands it back to the reader.
-    pub fn queue(&mut self, mut batch: PacketBatch) {
-        self.counters.read_batches += 1;
-        self.counters.packets_in += batch.len() as u64;
-        let now = Instant::now();
-        for packet in batch.iter() {
-            self.outbound.push(packet, now);
+    /// Queues what [`Self::ready`] found (see [`TunPath::read`] for
+    /// [`Ready::Direct`]) and every batch the reader has ready besides.
+    ///
+    /// # Errors
+    /// The reader ended ([`Ready::Closed`]), or the loop's own read failed.
+    pub fn take(&mut self, ready: Ready) -> Result<(), RuntimeError> {
+        match ready {
+            Ready::Direct => self.read()?,
+            Ready::DirectError => self.read_with(Read::Error)?,
+            Ready::Thread(msg) => {
+                let Self {
+                    input,
+                    outbound,
+                    counters,
+                    ..
+                } = self;
+                let now = Instant::now();
+                let packets = input.handle(msg, |packet| outbound.push(packet, now));
+                counters.packets_in += packets as u64;
+                counters.read_batches += u64::from(packets > 0);
+            }
+            Ready::Closed => return Err(self.reader_error()),
         }
-        batch.clear();
-        // The reader is waiting for it or will be; if it is gone, so is the batch.
-        let _ = self.pool.try_send(batch);
+        self.take_ready();
+        Ok(())
+    }
+
+    /// Right after a TUN write, reads what the write made the kernel answer
+    /// (direct mode; nothing otherwise); see [`TunInput::read_after_write`].
+    ///
+    /// # Errors
+    /// The read failed: the TUN is unusable.
+    pub fn read_after_write(&mut self) -> Result<(), RuntimeError> {
+        self.read_with(Read::AfterWrite)
+    }
+
+    /// Reads the TUN from the loop (direct mode; nothing otherwise) into the flow queue.
+    fn read(&mut self) -> Result<(), RuntimeError> {
+        self.read_with(Read::Ready)
+    }
+
+    fn read_with(&mut self, how: Read) -> Result<(), RuntimeError> {
+        let Self {
+            input,
+            outbound,
+            counters,
+            ..
+        } = self;
+        let now = Instant::now();
+        let before = counters.packets_in;
+        let sink = |packet: &[u8]| {
+            counters.packets_in += 1;
+            outbound.push(packet, now);
+        };
+        let result = match how {
+            Read::Ready => input.read_direct(now, sink),
+            Read::AfterWrite => input.read_after_write(now, sink),
+            Read::Error => input.read_error(now, sink),
+        };
+        if counters.packets_in != before {
+            counters.read_batches += 1;
+        }
+        result.map_err(|source| RuntimeError::Io {
+            context: "reading the TUN",
+            source,
+        })
     }
 
     /// Queues every batch the reader has ready, without waiting; the reader's
-    /// end is left to [`Self::next_batch`] to report.
+    /// end is left to [`Self::ready`] to report.
     pub fn take_ready(&mut self) {
-        while let Ok(batch) = self.batches.try_recv() {
-            self.queue(batch);
-        }
+        let Self {
+            input,
+            outbound,
+            counters,
+            ..
+        } = self;
+        let now = Instant::now();
+        let mut packets = 0;
+        counters.read_batches += input.take_ready(|packet| {
+            packets += 1;
+            outbound.push(packet, now);
+        });
+        counters.packets_in += packets;
     }
 
     /// Why the reader ended, once [`Self::next_batch`] returned `None`.
     pub fn reader_error(&mut self) -> RuntimeError {
-        let source = match self.reader.stop() {
+        let source = match self.input.exit() {
             Some(ReaderExit::Failed(source)) => source,
             _ => std::io::ErrorKind::BrokenPipe.into(),
         };
@@ -157,6 +242,21 @@ impl TunPath {
         }
     }
 
+    /// [`Self::flush`], then, if that wrote something and the loop reads
+    /// the TUN itself, reads the answers the write made the kernel queue
+    /// (see [`TunInput::read_after_write`]).
+    ///
+    /// # Errors
+    /// The read failed: the TUN is unusable.
+    pub async fn flush_and_read_answers(&mut self) -> Result<(), RuntimeError> {
+        let wrote = !self.out.is_empty();
+        self.flush().await;
+        if wrote && self.input.is_direct() {
+            self.read_after_write()?;
+        }
+        Ok(())
+    }
+
     /// Moves the writer and reader onto `fd`. The writer switches now; the
     /// reader drains the old fd, closes it and then answers `reply`. On
     /// failure `fd` is closed and the old fd stays in use.
@@ -186,7 +286,7 @@ impl TunPath {
         let done = Box::new(move || {
             let _ = reply.send(Ok(()));
         });
-        if let Err(e) = self.reader.swap(fd, done) {
+        if let Err(e) = self.input.swap(fd, done) {
             // The reader has ended; the loop sees that and stops with its reason.
             tracing::warn!(error = %e, "TUN swap: the reader has ended");
         } else {
@@ -199,7 +299,7 @@ impl TunPath {
         stats.ip_packets_in += self.counters.packets_in;
         stats.ip_packets_out += self.counters.packets_out;
         stats.tun_read_batches += self.counters.read_batches;
-        let reader = self.reader.drops();
+        let reader = self.input.drops();
         stats.drops.malformed_ip += reader.empty.load(Ordering::Relaxed);
         stats.drops.oversized_tun_packet += reader.oversized.load(Ordering::Relaxed);
         stats.drops.tun_write += self.counters.write_drops;
@@ -208,16 +308,7 @@ impl TunPath {
 
     /// Stops the reader thread and waits for it, so nothing reads any more.
     pub fn stop(self) {
-        let Self {
-            mut reader,
-            batches,
-            pool,
-            ..
-        } = self;
-        // Dropping both channels first: a reader blocked on either sees it close.
-        drop(batches);
-        drop(pool);
-        let exit = reader.stop();
+        let exit = self.input.stop();
         tracing::debug!(?exit, "TUN reader ended");
     }
 }
