@@ -195,7 +195,7 @@ impl TunPath {
         counters.packets_in += packets;
     }
 
-    /// Why the reader ended, once [`Self::next_batch`] returned `None`.
+    /// Why the reader ended, once [`Self::ready`] returned [`Ready::Closed`].
     pub fn reader_error(&mut self) -> RuntimeError {
         let source = match self.input.exit() {
             Some(ReaderExit::Failed(source)) => source,
