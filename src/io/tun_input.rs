@@ -46,9 +46,8 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
-use super::tun::{Fill, ReaderDrops, ReaderExit, Source, TunReader, fill};
+use super::tun::{Fill, ReaderDrops, ReaderExit, Source, TunFraming, TunReader, fill};
 use crate::batch::PacketBatch;
-use crate::runtime::TunFraming;
 
 /// Packets within [`BURST_WINDOW`] beyond which the loop hands reading to
 /// the thread: 16 packets in 1 ms is 16 kpps, well above interactive traffic
