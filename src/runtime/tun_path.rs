@@ -17,7 +17,7 @@ use super::{RuntimeError, TunFraming, TunnelStats, io_error};
 use crate::batch::PacketBatch;
 use crate::fq::{CodelParams, FairQueue};
 use crate::io::tun::{ReaderExit, TunReader, TunWriter, set_nonblocking};
-use crate::io::tun_input::{Ready, TunInput};
+use crate::io::tun_input::{ReaderMsg, Ready, TunInput};
 
 /// TUN-side counters (the reader counts its own drops).
 #[derive(Debug, Default)]
@@ -29,7 +29,7 @@ struct TunCounters {
 }
 
 /// Why the loop reads the TUN itself.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 enum Read {
     /// Tokio saw the fd readable.
     Ready,
@@ -37,6 +37,10 @@ enum Read {
     AfterWrite,
     /// The fd reports an error condition.
     Error,
+    /// A message from the reader thread.
+    Thread(ReaderMsg),
+    /// Every message the reader thread has ready, without waiting.
+    Queued,
 }
 
 /// See the module docs.
@@ -109,29 +113,18 @@ impl TunPath {
         self.input.ready().await
     }
 
-    /// Queues what [`Self::ready`] found (see [`TunPath::read`] for
-    /// [`Ready::Direct`]) and every batch the reader has ready besides.
+    /// Queues what [`Self::ready`] found and every batch the reader has ready besides.
     ///
     /// # Errors
     /// The reader ended ([`Ready::Closed`]), or the loop's own read failed.
     pub fn take(&mut self, ready: Ready) -> Result<(), RuntimeError> {
-        match ready {
-            Ready::Direct => self.read()?,
-            Ready::DirectError => self.read_with(Read::Error)?,
-            Ready::Thread(msg) => {
-                let Self {
-                    input,
-                    outbound,
-                    counters,
-                    ..
-                } = self;
-                let now = Instant::now();
-                let packets = input.handle(msg, |packet| outbound.push(packet, now));
-                counters.packets_in += packets as u64;
-                counters.read_batches += u64::from(packets > 0);
-            }
+        let how = match ready {
+            Ready::Direct => Read::Ready,
+            Ready::DirectError => Read::Error,
+            Ready::Thread(msg) => Read::Thread(msg),
             Ready::Closed => return Err(self.reader_error()),
-        }
+        };
+        self.queue_input(how)?;
         self.take_ready();
         Ok(())
     }
@@ -142,44 +135,18 @@ impl TunPath {
     /// # Errors
     /// The read failed: the TUN is unusable.
     pub fn read_after_write(&mut self) -> Result<(), RuntimeError> {
-        self.read_with(Read::AfterWrite)
-    }
-
-    /// Reads the TUN from the loop (direct mode; nothing otherwise) into the flow queue.
-    fn read(&mut self) -> Result<(), RuntimeError> {
-        self.read_with(Read::Ready)
-    }
-
-    fn read_with(&mut self, how: Read) -> Result<(), RuntimeError> {
-        let Self {
-            input,
-            outbound,
-            counters,
-            ..
-        } = self;
-        let now = Instant::now();
-        let before = counters.packets_in;
-        let sink = |packet: &[u8]| {
-            counters.packets_in += 1;
-            outbound.push(packet, now);
-        };
-        let result = match how {
-            Read::Ready => input.read_direct(now, sink),
-            Read::AfterWrite => input.read_after_write(now, sink),
-            Read::Error => input.read_error(now, sink),
-        };
-        if counters.packets_in != before {
-            counters.read_batches += 1;
-        }
-        result.map_err(|source| RuntimeError::Io {
-            context: "reading the TUN",
-            source,
-        })
+        self.queue_input(Read::AfterWrite)
     }
 
     /// Queues every batch the reader has ready, without waiting; the reader's
     /// end is left to [`Self::ready`] to report.
     pub fn take_ready(&mut self) {
+        // Taking queued batches reads nothing, so it cannot fail.
+        let _ = self.queue_input(Read::Queued);
+    }
+
+    /// Moves TUN input (`how`) into the flow queue, counting packets and read batches.
+    fn queue_input(&mut self, how: Read) -> Result<(), RuntimeError> {
         let Self {
             input,
             outbound,
@@ -188,11 +155,27 @@ impl TunPath {
         } = self;
         let now = Instant::now();
         let mut packets = 0;
-        counters.read_batches += input.take_ready(|packet| {
+        let sink = |packet: &[u8]| {
             packets += 1;
             outbound.push(packet, now);
-        });
+        };
+        // Batches that brought packets; `None`: one if any packet came.
+        let (result, batches) = match how {
+            Read::Ready => (input.read_direct(now, sink), None),
+            Read::AfterWrite => (input.read_after_write(now, sink), None),
+            Read::Error => (input.read_error(now, sink), None),
+            Read::Thread(msg) => {
+                input.handle(msg, sink);
+                (Ok(()), None)
+            }
+            Read::Queued => (Ok(()), Some(input.take_ready(sink))),
+        };
         counters.packets_in += packets;
+        counters.read_batches += batches.unwrap_or(u64::from(packets > 0));
+        result.map_err(|source| RuntimeError::Io {
+            context: "reading the TUN",
+            source,
+        })
     }
 
     /// Why the reader ended, once [`Self::ready`] returned [`Ready::Closed`].
