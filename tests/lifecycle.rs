@@ -185,3 +185,34 @@ fn stop_returns_while_the_tun_write_waits_for_room() {
     let a = stopper.join().expect("stopper thread");
     drop((a, b));
 }
+
+#[test]
+fn commands_and_stop_reach_a_loop_idling_without_a_timer() {
+    // No peers, so no timer is armed: the idle loop waits in its own `poll`
+    // without a timeout, and only the doorbell every command rings wakes it.
+    // A command it missed would time out (`COMMAND_TIMEOUT`) and fail here.
+    let (fd, _app) = tun_socketpair();
+    let tunnel = Tunnel::start(minimal_config(), fd, TunnelOptions::default()).unwrap();
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let stats = tunnel.stats().unwrap();
+        assert_eq!(stats.ip_packets_in, 0);
+    }
+    tunnel.network_changed().unwrap();
+    tunnel.update_config(minimal_config()).unwrap();
+    tunnel.stop();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let last = rt.block_on(async {
+        let mut last = None;
+        while let Some(event) = tunnel.next_event().await {
+            last = Some(event);
+        }
+        last
+    });
+    assert!(
+        matches!(last, Some(TunnelEvent::Stopped { error: None })),
+        "{last:?}"
+    );
+}

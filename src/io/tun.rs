@@ -385,6 +385,8 @@ impl Wake {
 pub(super) enum Fill {
     /// The batch is full, or the fd had nothing more (`drained`).
     Done { drained: bool },
+    /// The batch holds the packets asked for; the fd may hold more.
+    Limit,
     /// The fd failed or hit end of file.
     Failed(io::Error),
 }
@@ -398,12 +400,21 @@ pub(super) struct Source<'a> {
     pub zero_is_empty: bool,
 }
 
-/// Reads packets into `batch` until it is full or the fd would block. Only
-/// `EINTR` is retried; any other error, and end of file, fails the fill.
-pub(super) fn fill(source: &Source<'_>, batch: &mut PacketBatch, drops: &ReaderDrops) -> Fill {
+/// Reads packets into `batch` until it is full, holds `limit` packets or
+/// the fd would block. Only `EINTR` is retried; any other error, and end of
+/// file, fails the fill.
+pub(super) fn fill(
+    source: &Source<'_>,
+    batch: &mut PacketBatch,
+    limit: usize,
+    drops: &ReaderDrops,
+) -> Fill {
     // One byte beyond the largest packet, so that a longer one is seen, not cut.
     let read_len = source.max_packet + 1;
     loop {
+        if batch.len() >= limit {
+            return Fill::Limit;
+        }
         if !batch.has_room_for(read_len) {
             return Fill::Done { drained: false };
         }
@@ -502,8 +513,9 @@ fn read_loop(
             max_packet,
             zero_is_empty,
         };
-        let drained = match fill(&source, &mut batch, drops) {
+        let drained = match fill(&source, &mut batch, usize::MAX, drops) {
             Fill::Done { drained } => drained,
+            Fill::Limit => false,
             // The OS may tear the old interface down once the new one is up:
             // with a swap pending, an ended old fd is simply done.
             Fill::Failed(e) if pending.is_some() => {

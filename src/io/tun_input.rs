@@ -38,7 +38,7 @@
 #![allow(unsafe_code)] // registering the fd with tokio; the SAFETY note says why it is sound
 
 use std::io;
-use std::os::fd::{AsFd as _, OwnedFd};
+use std::os::fd::{AsFd as _, BorrowedFd, OwnedFd};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
@@ -290,7 +290,7 @@ impl TunInput {
     /// # Errors
     /// The read's error, or `BrokenPipe` if the read did not fail.
     pub fn read_error(&mut self, now: Instant, sink: impl FnMut(&[u8])) -> io::Result<()> {
-        self.read(now, true, sink)?;
+        self.read(now, true, usize::MAX, sink)?;
         Err(io::Error::new(
             io::ErrorKind::BrokenPipe,
             "the TUN fd reports an error",
@@ -305,7 +305,22 @@ impl TunInput {
     /// End of file or a read error other than `EINTR`/`EAGAIN`: the TUN is
     /// unusable and the tunnel should stop.
     pub fn read_direct(&mut self, now: Instant, sink: impl FnMut(&[u8])) -> io::Result<()> {
-        self.read(now, false, sink)
+        self.read(now, false, usize::MAX, sink)
+    }
+
+    /// Reads one packet after the caller's own `poll` found the fd readable
+    /// (tokio has not seen it). One, so that it is sent before any read that
+    /// finds the fd empty; the next `poll` reports what is left.
+    ///
+    /// # Errors
+    /// As [`Self::read_direct`].
+    pub fn read_polled(&mut self, now: Instant, sink: impl FnMut(&[u8])) -> io::Result<()> {
+        self.read(now, true, 1, sink)
+    }
+
+    /// The loop's own fd while it reads the TUN itself, for the caller's `poll`.
+    pub fn direct_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.direct.as_ref().map(|d| d.fd.get_ref().as_fd())
     }
 
     /// Like [`Self::read_direct`], but reads even when tokio has not seen
@@ -315,16 +330,25 @@ impl TunInput {
     /// reading it now saves an `epoll_wait` and a loop turn on the round
     /// trip, at the price of one empty read when there is no answer.
     ///
+    /// At most `limit` packets: an idle loop takes one, sends it, and its
+    /// next `poll` reports the rest (see [`Self::read_polled`]).
+    ///
     /// # Errors
     /// As [`Self::read_direct`].
-    pub fn read_after_write(&mut self, now: Instant, sink: impl FnMut(&[u8])) -> io::Result<()> {
-        self.read(now, true, sink)
+    pub fn read_after_write(
+        &mut self,
+        now: Instant,
+        limit: usize,
+        sink: impl FnMut(&[u8]),
+    ) -> io::Result<()> {
+        self.read(now, true, limit, sink)
     }
 
     fn read(
         &mut self,
         now: Instant,
         speculative: bool,
+        limit: usize,
         mut sink: impl FnMut(&[u8]),
     ) -> io::Result<()> {
         let Some(direct) = &self.direct else {
@@ -340,7 +364,7 @@ impl TunInput {
         let batch = &mut self.batch;
         let mut outcome = None;
         let mut read = |outcome: &mut Option<io::Result<bool>>| -> io::Result<()> {
-            match fill(&source, batch, drops) {
+            match fill(&source, batch, limit, drops) {
                 // Drained: clear tokio's readiness now, rather than learn it from one more read.
                 Fill::Done { drained: true } => {
                     *outcome = Some(Ok(false));
@@ -348,6 +372,11 @@ impl TunInput {
                 }
                 Fill::Done { drained: false } => {
                     *outcome = Some(Ok(true));
+                    Ok(())
+                }
+                // Not drained: tokio's readiness, if any, stays.
+                Fill::Limit => {
+                    *outcome = Some(Ok(false));
                     Ok(())
                 }
                 Fill::Failed(e) => {

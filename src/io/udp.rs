@@ -11,7 +11,7 @@
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use quinn_udp::{RecvMeta, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -109,6 +109,11 @@ impl UdpIo {
         self.socket.as_fd().as_raw_fd()
     }
 
+    /// The socket's fd, for the event loop's own `poll` while idle.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+
     /// How many datagrams one send may carry (1 without GSO), as the kernel
     /// said when the socket was created. quinn-udp lowers its own copy to 1
     /// for good after one EIO/EINVAL; that copy is not read: the GSO queue
@@ -159,6 +164,21 @@ impl UdpIo {
         self.socket.readable().await.map(drop)
     }
 
+    /// Like [`Self::try_recv`], but after the caller's own `poll` found the
+    /// socket readable: receives without asking tokio, which has not seen it.
+    ///
+    /// # Errors
+    /// As [`Self::try_recv`].
+    pub fn recv_polled(
+        &self,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> io::Result<usize> {
+        let n = self.state.recv(self.socket.get_ref().into(), bufs, meta)?;
+        canonical_sources(&mut meta[..n]);
+        Ok(n)
+    }
+
     /// Receives into several buffers with one syscall; returns how many were
     /// filled. Each buffer may hold several datagrams (GRO): split by `stride`.
     /// Source addresses come back in canonical form (no v4-mapped IPv6).
@@ -188,9 +208,7 @@ impl UdpIo {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock && received > 0 => received,
             other => other?,
         };
-        for m in &mut meta[..n] {
-            m.addr = SocketAddr::new(m.addr.ip().to_canonical(), m.addr.port());
-        }
+        canonical_sources(&mut meta[..n]);
         Ok(n)
     }
 
@@ -199,6 +217,13 @@ impl UdpIo {
             (true, IpAddr::V4(v4)) => SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), addr.port()),
             _ => addr,
         }
+    }
+}
+
+/// Source addresses as IPv4 where a dual-stack socket reports them v4-mapped.
+fn canonical_sources(meta: &mut [RecvMeta]) {
+    for m in meta {
+        m.addr = SocketAddr::new(m.addr.ip().to_canonical(), m.addr.port());
     }
 }
 

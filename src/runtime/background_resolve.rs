@@ -14,9 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::sync::mpsc::{UnboundedSender, WeakUnboundedSender};
-
-use super::control::Command;
+use super::control::{Command, CommandSender, WeakCommandSender};
 use crate::config::{Endpoint, PublicKey};
 use crate::io::resolve::{self, Resolver, RetryPolicy};
 
@@ -32,17 +30,13 @@ pub(super) struct BackgroundResolver {
     resolver: Arc<dyn Resolver>,
     policy: RetryPolicy,
     /// Weak, so lookups alone never keep the command channel open.
-    results: WeakUnboundedSender<Command>,
+    results: WeakCommandSender,
     /// Peers with a lookup running, and whether another was asked for since.
     in_flight: HashMap<PublicKey, bool>,
 }
 
 impl BackgroundResolver {
-    pub fn new(
-        resolver: Arc<dyn Resolver>,
-        policy: RetryPolicy,
-        results: &UnboundedSender<Command>,
-    ) -> Self {
+    pub fn new(resolver: Arc<dyn Resolver>, policy: RetryPolicy, results: &CommandSender) -> Self {
         Self {
             resolver,
             policy,

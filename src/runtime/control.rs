@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc};
 
 use super::background_resolve::{BackgroundResolver, Resolved};
+use super::idle_wait::Doorbell;
 use super::{RuntimeError, TunnelEvent, TunnelStats};
 use crate::config::{Endpoint, PublicKey, TunnelConfig};
 use crate::io::resolve::{DEFAULT_RETRY, Resolver};
@@ -32,9 +33,56 @@ pub(super) enum Command {
     Stats(std_mpsc::SyncSender<TunnelStats>),
 }
 
+/// Sends commands to the loop and rings its doorbell, so a loop waiting
+/// idle (see [`super::idle_wait`]) sees them at once.
+#[derive(Clone)]
+pub(super) struct CommandSender {
+    commands: mpsc::UnboundedSender<Command>,
+    bell: Arc<Doorbell>,
+}
+
+impl CommandSender {
+    /// Queues `command` for the loop.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Stopped`]: the loop has ended.
+    pub fn send(&self, command: Command) -> Result<(), RuntimeError> {
+        self.commands
+            .send(command)
+            .map_err(|_| RuntimeError::Stopped)?;
+        self.bell.ring();
+        Ok(())
+    }
+
+    /// A sender that does not keep the channel open (see [`WeakCommandSender`]).
+    pub fn downgrade(&self) -> WeakCommandSender {
+        WeakCommandSender {
+            commands: self.commands.downgrade(),
+            bell: self.bell.clone(),
+        }
+    }
+}
+
+/// A [`CommandSender`] that does not keep the loop's channel open: sending
+/// fails once every handle is gone.
+pub(super) struct WeakCommandSender {
+    commands: mpsc::WeakUnboundedSender<Command>,
+    bell: Arc<Doorbell>,
+}
+
+impl WeakCommandSender {
+    /// A sender again, while the channel is open.
+    pub fn upgrade(&self) -> Option<CommandSender> {
+        Some(CommandSender {
+            commands: self.commands.upgrade()?,
+            bell: self.bell.clone(),
+        })
+    }
+}
+
 /// The handle's end of the control channel.
 pub(super) struct ControlHandle {
-    pub commands: mpsc::UnboundedSender<Command>,
+    pub commands: CommandSender,
     /// Ends the event loop wherever it waits; see [`Control::stopped`].
     pub stop_signal: Arc<Notify>,
     pub events: mpsc::Receiver<TunnelEvent>,
@@ -45,6 +93,7 @@ pub(super) struct ControlHandle {
 /// The loop's end of the control channel.
 pub(super) struct Control {
     commands: mpsc::UnboundedReceiver<Command>,
+    bell: Arc<Doorbell>,
     stop_signal: Arc<Notify>,
     events: mpsc::Sender<TunnelEvent>,
     final_event: Arc<Mutex<Option<TunnelEvent>>>,
@@ -55,13 +104,25 @@ pub(super) struct Control {
 impl Control {
     /// Both ends of a new control channel; host names are looked up with
     /// `resolver`, new sockets protected with `protect`.
-    pub fn new(resolver: Arc<dyn Resolver>, protect: Protect) -> (Self, ControlHandle) {
+    ///
+    /// # Errors
+    /// The doorbell cannot be made.
+    pub fn new(
+        resolver: Arc<dyn Resolver>,
+        protect: Protect,
+    ) -> std::io::Result<(Self, ControlHandle)> {
         let (command_tx, commands) = mpsc::unbounded_channel();
+        let bell = Arc::new(Doorbell::new()?);
+        let command_tx = CommandSender {
+            commands: command_tx,
+            bell: bell.clone(),
+        };
         let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
         let stop_signal = Arc::new(Notify::new());
         let final_event = Arc::new(Mutex::new(None));
         let control = Self {
             commands,
+            bell,
             stop_signal: stop_signal.clone(),
             events,
             final_event: final_event.clone(),
@@ -74,7 +135,17 @@ impl Control {
             events: event_rx,
             final_event,
         };
-        (control, handle)
+        Ok((control, handle))
+    }
+
+    /// Whether commands wait (then the loop does not wait idle).
+    pub fn has_commands(&self) -> bool {
+        !self.commands.is_empty()
+    }
+
+    /// The doorbell every command rings.
+    pub fn bell(&self) -> &Doorbell {
+        &self.bell
     }
 
     /// The next command; `None` once every handle is gone. Cancel-safe.

@@ -13,11 +13,16 @@
 //! loop's own read of the TUN, encrypted and sent in the same turn), or up
 //! to [`MAX_BATCH`] packets from the flow queue. The flow queue
 //! decides the order (sparse flows first) and, under load, what to drop (CoDel).
+//!
+//! An idle loop (reading the TUN itself, nothing queued) waits in its own
+//! `poll` instead of tokio's reactor, and sends or writes what woke it at
+//! once; see [`super::idle_wait`].
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::budget::MAX_BATCH;
 use super::control::{Command, Control};
+use super::idle_wait;
 use super::timer::Timer;
 use super::tun_path::TunPath;
 use super::udp_path::UdpPath;
@@ -87,6 +92,10 @@ impl EventLoop {
         let mut timer = Timer::new();
         let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
         tokio::pin!(sleep);
+        // False for one turn after an idle wait found a fd readable that
+        // then gave nothing: that turn waits through tokio, so a condition
+        // `poll` keeps reporting cannot spin the loop.
+        let mut may_wait_idle = true;
         loop {
             self.deliver_pending().await;
             self.forward_events();
@@ -103,6 +112,13 @@ impl EventLoop {
             }
             let armed = timer.armed().is_some();
             let has_queued = self.tun.has_queued();
+
+            if may_wait_idle && !has_queued && self.is_idle() {
+                let timeout = timer.armed().map(|at| at.saturating_duration_since(now));
+                may_wait_idle = self.wait_idle(timeout).await?;
+                continue;
+            }
+            may_wait_idle = true;
 
             // Unbiased: tokio picks among ready branches at random, so a saturated
             // TUN cannot starve UDP receives (the ACKs of the same flows), nor the reverse.
@@ -122,7 +138,7 @@ impl EventLoop {
                 },
                 ready = self.udp.readable() => {
                     ready?;
-                    self.receive().await?;
+                    self.receive(false).await?;
                 },
                 () = &mut sleep, if armed => {
                     timer.fired();
@@ -193,13 +209,70 @@ impl EventLoop {
         self.udp.flush().await;
     }
 
-    /// Decrypts what one receive call brings (bounded by the receive buffers).
-    async fn receive(&mut self) -> Result<(), RuntimeError> {
-        for _ in 0..MAX_RECV_CALLS_PER_WAKEUP {
-            let buffers = self.udp.recv();
-            if buffers == 0 {
-                return Ok(());
+    /// Whether the loop may wait in its own `poll` (see
+    /// [`super::idle_wait`]): it reads the TUN itself, and nothing waits to
+    /// be sent, written, released or commanded.
+    fn is_idle(&self) -> bool {
+        self.tun.direct_fd().is_some()
+            && !self.tun.has_output()
+            && !self.udp.has_queued()
+            && !self.node.has_pending()
+            && !self.control.has_commands()
+    }
+
+    /// Waits idle until a packet, a datagram, a command or `timeout`, and
+    /// handles a packet or datagram at once: a packet is encrypted and sent,
+    /// a datagram decrypted, written, and the answer the write brought sent.
+    /// Commands and timers are left to the next turn. Returns false when a
+    /// fd `poll` called readable gave nothing (see `may_wait_idle`).
+    async fn wait_idle(&mut self, timeout: Option<Duration>) -> Result<bool, RuntimeError> {
+        let Some(tun_fd) = self.tun.direct_fd() else {
+            return Ok(true);
+        };
+        let woken = match idle_wait::wait(tun_fd, self.udp.fd(), self.control.bell(), timeout) {
+            Ok(woken) => woken,
+            Err(e) => {
+                tracing::debug!(error = %e, "idle wait failed; waiting through tokio");
+                return Ok(false);
             }
+        };
+        if woken.bell {
+            self.control.bell().answer();
+        }
+        if woken.tun_error {
+            // Reads once for the fd's error; always an error, so the tunnel stops.
+            self.tun.take(Ready::DirectError)?;
+        }
+        let mut progress = true;
+        if woken.tun {
+            let now = Instant::now();
+            let Self { node, udp, tun, .. } = self;
+            let read =
+                tun.read_polled(|packet| node.handle_tun_packet(packet, now, udp.queue()))?;
+            progress &= read > 0;
+            self.udp.flush().await;
+        }
+        if woken.udp {
+            progress &= self.receive(true).await?;
+            if self.tun.direct_fd().is_some() && self.tun.has_queued() {
+                // The answers the write brought (an echo reply, a TCP ACK).
+                self.send_queued().await;
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Decrypts what one receive call brings (bounded by the receive
+    /// buffers); `polled`: the loop's own `poll` found the socket readable.
+    /// Returns whether any datagram came.
+    async fn receive(&mut self, polled: bool) -> Result<bool, RuntimeError> {
+        let mut received = false;
+        for _ in 0..MAX_RECV_CALLS_PER_WAKEUP {
+            let buffers = self.udp.recv(polled);
+            if buffers == 0 {
+                return Ok(received);
+            }
+            received = true;
             let now = Instant::now();
             let need_net = self.node.max_datagram();
             for buffer in 0..buffers {
@@ -214,12 +287,14 @@ impl EventLoop {
                 }
                 // Each write runs the kernel's receive path (and makes the
                 // ACKs the reader must fetch): keep TUN input flowing between buffers.
-                self.tun.flush_and_read_answers().await?;
+                // Polled (idle): one answer, sent before the read that finds none.
+                let answers = if polled { 1 } else { usize::MAX };
+                self.tun.flush_and_read_answers(answers).await?;
                 self.tun.take_ready();
             }
             self.udp.flush().await;
         }
-        Ok(())
+        Ok(received)
     }
 
     fn handle_command(&mut self, command: Command) -> Result<(), RuntimeError> {

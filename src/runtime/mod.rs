@@ -13,6 +13,7 @@ mod background_resolve;
 mod budget;
 mod control;
 mod event_loop;
+mod idle_wait;
 mod timer;
 mod tun_path;
 mod udp_path;
@@ -26,7 +27,7 @@ pub use budget::{BUFFER_BUDGET_BYTES, MAX_BATCH};
 
 use crate::io::resolve::{Resolver, SystemResolver};
 use crate::node::{Node, NodeOptions};
-use control::{Command, Control, ControlHandle, Protect};
+use control::{Command, CommandSender, Control, ControlHandle, Protect};
 use event_loop::EventLoop;
 use tun_path::TunPath;
 use udp_path::UdpPath;
@@ -152,7 +153,7 @@ pub enum RuntimeError {
 /// never calls back into the app (the protector runs only when a socket is
 /// created).
 pub struct Tunnel {
-    commands: tokio::sync::mpsc::UnboundedSender<Command>,
+    commands: CommandSender,
     /// Ends the event loop wherever it waits (a TUN write waiting for room
     /// the app never makes), where [`Command::Stop`] waits its turn.
     stop_signal: Arc<tokio::sync::Notify>,
@@ -227,7 +228,8 @@ impl Tunnel {
             .resolver
             .clone()
             .unwrap_or_else(|| Arc::new(SystemResolver));
-        let (control, handle) = Control::new(resolver, protect);
+        let (control, handle) =
+            Control::new(resolver, protect).map_err(io_error("creating the loop's doorbell"))?;
         let ControlHandle {
             commands,
             stop_signal,
@@ -282,9 +284,7 @@ impl Tunnel {
         make: impl FnOnce(std::sync::mpsc::SyncSender<T>) -> Command,
     ) -> Result<T, RuntimeError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.commands
-            .send(make(tx))
-            .map_err(|_| RuntimeError::Stopped)?;
+        self.commands.send(make(tx))?;
         rx.recv_timeout(COMMAND_TIMEOUT)
             .map_err(|_| RuntimeError::Stopped)
     }

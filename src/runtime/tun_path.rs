@@ -3,7 +3,7 @@
 //! [`crate::io::tun_input`]), the outbound flow queue both empty into, and
 //! the writer with the batch of decrypted packets it writes.
 
-use std::os::fd::{AsFd as _, OwnedFd};
+use std::os::fd::{AsFd as _, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::time::Instant;
@@ -28,13 +28,29 @@ struct TunCounters {
     write_drops: u64,
 }
 
+impl TunCounters {
+    /// Counts `packets` read; `batches` that brought packets, `None`: one if any came.
+    fn count_read(&mut self, packets: u64, batches: Option<u64>) {
+        self.packets_in += packets;
+        self.read_batches += batches.unwrap_or(u64::from(packets > 0));
+    }
+}
+
+fn read_error(source: std::io::Error) -> RuntimeError {
+    RuntimeError::Io {
+        context: "reading the TUN",
+        source,
+    }
+}
+
 /// Why the loop reads the TUN itself.
 #[derive(Debug)]
 enum Read {
     /// Tokio saw the fd readable.
     Ready,
-    /// Right after a TUN write (see [`TunInput::read_after_write`]).
-    AfterWrite,
+    /// Right after a TUN write, at most `limit` packets (see
+    /// [`TunInput::read_after_write`]).
+    AfterWrite { limit: usize },
     /// The fd reports an error condition.
     Error,
     /// A message from the reader thread.
@@ -129,13 +145,41 @@ impl TunPath {
         Ok(())
     }
 
+    /// Reads one packet after the loop's own `poll` found the TUN readable
+    /// (see [`TunInput::read_polled`]) and passes it to `send`, past the
+    /// flow queue: the loop waits idle only while that queue is empty, so
+    /// there is nothing to order (and the queue's cold memory stays off the
+    /// idle round trip). Returns how many packets came (0 or 1).
+    ///
+    /// # Errors
+    /// The read failed: the TUN is unusable.
+    pub fn read_polled(&mut self, mut send: impl FnMut(&[u8])) -> Result<u64, RuntimeError> {
+        let mut packets = 0;
+        let result = self.input.read_polled(Instant::now(), |packet| {
+            packets += 1;
+            send(packet);
+        });
+        self.counters.count_read(packets, None);
+        result.map(|()| packets).map_err(read_error)
+    }
+
+    /// The loop's own TUN fd while it reads the TUN itself (light traffic).
+    pub fn direct_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.input.direct_fd()
+    }
+
+    /// Whether decrypted packets wait to be written.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
     /// Right after a TUN write, reads what the write made the kernel answer
     /// (direct mode; nothing otherwise); see [`TunInput::read_after_write`].
     ///
     /// # Errors
     /// The read failed: the TUN is unusable.
-    pub fn read_after_write(&mut self) -> Result<(), RuntimeError> {
-        self.queue_input(Read::AfterWrite)
+    pub fn read_after_write(&mut self, limit: usize) -> Result<(), RuntimeError> {
+        self.queue_input(Read::AfterWrite { limit }).map(drop)
     }
 
     /// Queues every batch the reader has ready, without waiting; the reader's
@@ -145,8 +189,9 @@ impl TunPath {
         let _ = self.queue_input(Read::Queued);
     }
 
-    /// Moves TUN input (`how`) into the flow queue, counting packets and read batches.
-    fn queue_input(&mut self, how: Read) -> Result<(), RuntimeError> {
+    /// Moves TUN input (`how`) into the flow queue, counting packets and
+    /// read batches; returns how many packets came.
+    fn queue_input(&mut self, how: Read) -> Result<u64, RuntimeError> {
         let Self {
             input,
             outbound,
@@ -162,7 +207,7 @@ impl TunPath {
         // Batches that brought packets; `None`: one if any packet came.
         let (result, batches) = match how {
             Read::Ready => (input.read_direct(now, sink), None),
-            Read::AfterWrite => (input.read_after_write(now, sink), None),
+            Read::AfterWrite { limit } => (input.read_after_write(now, limit, sink), None),
             Read::Error => (input.read_error(now, sink), None),
             Read::Thread(msg) => {
                 input.handle(msg, sink);
@@ -170,12 +215,8 @@ impl TunPath {
             }
             Read::Queued => (Ok(()), Some(input.take_ready(sink))),
         };
-        counters.packets_in += packets;
-        counters.read_batches += batches.unwrap_or(u64::from(packets > 0));
-        result.map_err(|source| RuntimeError::Io {
-            context: "reading the TUN",
-            source,
-        })
+        counters.count_read(packets, batches);
+        result.map(|()| packets).map_err(read_error)
     }
 
     /// Why the reader ended, once [`Self::ready`] returned [`Ready::Closed`].
@@ -226,16 +267,16 @@ impl TunPath {
     }
 
     /// [`Self::flush`], then, if that wrote something and the loop reads
-    /// the TUN itself, reads the answers the write made the kernel queue
-    /// (see [`TunInput::read_after_write`]).
+    /// the TUN itself, reads the answers the write made the kernel queue,
+    /// at most `limit` (see [`TunInput::read_after_write`]).
     ///
     /// # Errors
     /// The read failed: the TUN is unusable.
-    pub async fn flush_and_read_answers(&mut self) -> Result<(), RuntimeError> {
+    pub async fn flush_and_read_answers(&mut self, limit: usize) -> Result<(), RuntimeError> {
         let wrote = !self.out.is_empty();
         self.flush().await;
         if wrote && self.input.is_direct() {
-            self.read_after_write()?;
+            self.read_after_write(limit)?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::os::fd::BorrowedFd;
 use std::time::Instant;
 
 use quinn_udp::RecvMeta;
@@ -102,6 +103,11 @@ impl UdpPath {
         self.socket.local_port()
     }
 
+    /// Whether datagrams wait to be sent.
+    pub fn has_queued(&self) -> bool {
+        !self.gso.is_empty()
+    }
+
     /// The send queue, for the node to write datagrams into.
     pub fn queue(&mut self) -> &mut GsoQueue {
         &mut self.gso
@@ -142,11 +148,23 @@ impl UdpPath {
             .map_err(io_error("waiting for the UDP socket"))
     }
 
+    /// The socket's fd, for the loop's own `poll` while idle.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.socket.fd()
+    }
+
     /// One receive call into the buffers; returns how many buffers it filled
-    /// (0 when nothing waits or the call failed). Walk them with [`Self::datagrams`].
-    pub fn recv(&mut self) -> usize {
+    /// (0 when nothing waits or the call failed). Walk them with
+    /// [`Self::datagrams`]. `polled`: the loop's own `poll` found the socket
+    /// readable, so receive without asking tokio (see [`UdpIo::recv_polled`]).
+    pub fn recv(&mut self, polled: bool) -> usize {
         let mut slices = self.recv_bufs.each_mut().map(|buf| IoSliceMut::new(buf));
-        match self.socket.try_recv(&mut slices, &mut self.recv_meta) {
+        let received = if polled {
+            self.socket.recv_polled(&mut slices, &mut self.recv_meta)
+        } else {
+            self.socket.try_recv(&mut slices, &mut self.recv_meta)
+        };
+        match received {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(e) => {

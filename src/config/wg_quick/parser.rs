@@ -542,6 +542,10 @@ AllowedIPs = 0.0.0.0/0, ::/0
             .with_ansi(false)
             .finish();
         tracing::subscriber::with_default(subscriber, || {
+            // Another test may have hit the warning's callsite first with no
+            // subscriber, which caches "never" for every thread; re-ask it
+            // against this thread's subscriber (this test once failed so).
+            tracing::callsite::rebuild_interest_cache();
             with_interface(&format!(
                 "postup = wg set %i private-key <(echo {OWN_PRIVATE})\n"
             ))
