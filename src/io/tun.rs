@@ -644,6 +644,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_fill_stops_at_its_limit_and_leaves_the_rest_queued() {
+        let (fd, peer) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        fd.set_nonblocking(true).unwrap();
+        for packet in [&b"one"[..], b"two", b"three"] {
+            peer.send(packet).unwrap();
+        }
+        let source = Source {
+            fd: fd.as_fd(),
+            framing: TunFraming::Raw,
+            max_packet: 1500,
+            zero_is_empty: true,
+        };
+        let drops = ReaderDrops::default();
+        let mut batch = PacketBatch::new(8, 8 * 1600);
+        assert!(matches!(fill(&source, &mut batch, 1, &drops), Fill::Limit));
+        assert_eq!(batch.iter().collect::<Vec<_>>(), [b"one"]);
+        assert!(matches!(
+            fill(&source, &mut batch, usize::MAX, &drops),
+            Fill::Done { drained: true }
+        ));
+        assert_eq!(
+            batch.iter().collect::<Vec<_>>(),
+            [&b"one"[..], b"two", b"three"]
+        );
+    }
+
+    #[test]
     fn adopting_a_closed_or_negative_fd_fails_cleanly() {
         // SAFETY: nothing is open at either number (the second is far above
         // any fd limit), so nothing can be owned twice.
