@@ -330,18 +330,14 @@ impl TunInput {
     /// reading it now saves an `epoll_wait` and a loop turn on the round
     /// trip, at the price of one empty read when there is no answer.
     ///
-    /// At most `limit` packets: an idle loop takes one, sends it, and its
-    /// next `poll` reports the rest (see [`Self::read_polled`]).
+    /// Reads up to a batch, as [`Self::read_direct`] does: under load the
+    /// answers (ACKs) come many per write, and a full batch is what hands
+    /// reading to the thread.
     ///
     /// # Errors
     /// As [`Self::read_direct`].
-    pub fn read_after_write(
-        &mut self,
-        now: Instant,
-        limit: usize,
-        sink: impl FnMut(&[u8]),
-    ) -> io::Result<()> {
-        self.read(now, true, limit, sink)
+    pub fn read_after_write(&mut self, now: Instant, sink: impl FnMut(&[u8])) -> io::Result<()> {
+        self.read(now, true, usize::MAX, sink)
     }
 
     fn read(

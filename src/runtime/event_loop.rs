@@ -287,9 +287,7 @@ impl EventLoop {
                 }
                 // Each write runs the kernel's receive path (and makes the
                 // ACKs the reader must fetch): keep TUN input flowing between buffers.
-                // Polled (idle): one answer, sent before the read that finds none.
-                let answers = if polled { 1 } else { usize::MAX };
-                self.tun.flush_and_read_answers(answers).await?;
+                self.tun.flush_and_read_answers().await?;
                 self.tun.take_ready();
             }
             self.udp.flush().await;

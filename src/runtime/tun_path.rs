@@ -48,9 +48,8 @@ fn read_error(source: std::io::Error) -> RuntimeError {
 enum Read {
     /// Tokio saw the fd readable.
     Ready,
-    /// Right after a TUN write, at most `limit` packets (see
-    /// [`TunInput::read_after_write`]).
-    AfterWrite { limit: usize },
+    /// Right after a TUN write (see [`TunInput::read_after_write`]).
+    AfterWrite,
     /// The fd reports an error condition.
     Error,
     /// A message from the reader thread.
@@ -178,8 +177,8 @@ impl TunPath {
     ///
     /// # Errors
     /// The read failed: the TUN is unusable.
-    pub fn read_after_write(&mut self, limit: usize) -> Result<(), RuntimeError> {
-        self.queue_input(Read::AfterWrite { limit }).map(drop)
+    pub fn read_after_write(&mut self) -> Result<(), RuntimeError> {
+        self.queue_input(Read::AfterWrite).map(drop)
     }
 
     /// Queues every batch the reader has ready, without waiting; the reader's
@@ -207,7 +206,7 @@ impl TunPath {
         // Batches that brought packets; `None`: one if any packet came.
         let (result, batches) = match how {
             Read::Ready => (input.read_direct(now, sink), None),
-            Read::AfterWrite { limit } => (input.read_after_write(now, limit, sink), None),
+            Read::AfterWrite => (input.read_after_write(now, sink), None),
             Read::Error => (input.read_error(now, sink), None),
             Read::Thread(msg) => {
                 input.handle(msg, sink);
@@ -267,16 +266,16 @@ impl TunPath {
     }
 
     /// [`Self::flush`], then, if that wrote something and the loop reads
-    /// the TUN itself, reads the answers the write made the kernel queue,
-    /// at most `limit` (see [`TunInput::read_after_write`]).
+    /// the TUN itself, reads the answers the write made the kernel queue
+    /// (see [`TunInput::read_after_write`]).
     ///
     /// # Errors
     /// The read failed: the TUN is unusable.
-    pub async fn flush_and_read_answers(&mut self, limit: usize) -> Result<(), RuntimeError> {
+    pub async fn flush_and_read_answers(&mut self) -> Result<(), RuntimeError> {
         let wrote = !self.out.is_empty();
         self.flush().await;
         if wrote && self.input.is_direct() {
-            self.read_after_write(limit)?;
+            self.read_after_write()?;
         }
         Ok(())
     }
