@@ -8,8 +8,9 @@
 #
 #   aarch64  aarch64-unknown-linux-gnu (ARM64, what phones run): every Rust
 #            test target, built once, run under qemu-aarch64 (user-mode
-#            emulation); as root also the netns end-to-end tests, with the
-#            ARM64 `ferrotun` against the host's wireguard-go.
+#            emulation), then the library's tests on boringtun's mock clock
+#            (`--features testing`); as root also the netns end-to-end
+#            tests, with the ARM64 `ferrotun` against the host's wireguard-go.
 #   armv7    armv7-unknown-linux-gnueabihf (32-bit ARM): the same under
 #            qemu-arm, so code that assumes a 64-bit `usize` fails here.
 #   android  the library for the four ABIs android/build-rust.sh ships,
@@ -140,7 +141,22 @@ linux_target() {
     ((rc == 0)) || { failures=$((failures + 1)); ((f > 0)) || f=1; }
     total_passed=$((total_passed + p)) total_failed=$((total_failed + f))
     row "$triple" "unit, in-process, lifecycle, ... (${runner%% *})" \
-        "$p passed, $f failed, $g ignored (netns: next row); build ${built}s"
+        "$p passed, $f failed, $g ignored (netns and mock clock: next rows); build ${built}s"
+
+    # The node's timer tests need boringtun's mock clock (feature `testing`),
+    # which the tests on real tunnels must not get: the library's tests
+    # again, with it (as tests/run-all.sh does).
+    local mock
+    mock="$(grep -c "ignored, needs boringtun's mock clock" "$log" || true)"
+    echo "== $triple: library tests on boringtun's mock clock (--lib --features testing)"
+    cargo test --profile cross --target "$triple" --lib --features testing 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    read -r p f g < <(count_results "$log")
+    ((rc == 0)) || { failures=$((failures + 1)); ((f > 0)) || f=1; }
+    total_passed=$((total_passed + p)) total_failed=$((total_failed + f))
+    ignored=$((ignored - mock))
+    row "$triple" "library on the mock clock (--features testing)" \
+        "$p passed, $f failed, $g ignored (the $mock the row above ignored, and the rest again)"
 
     # The same netns tests as tests/run-all.sh, with the emulated `ferrotun`
     # (FERROTUN_BIN_RUNNER puts qemu behind `ip netns exec` and tunfd.py).
