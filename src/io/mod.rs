@@ -1,5 +1,6 @@
 //! The thin IO layer: the TUN fd, the UDP socket and endpoint resolution. No protocol logic here.
 
+pub mod fd_wait;
 pub mod resolve;
 pub mod tun;
 pub mod tun_input;

@@ -6,9 +6,8 @@
 //! [`TunFraming::AppleUtun`]), or a `socketpair(AF_UNIX, SOCK_DGRAM)` in tests.
 #![allow(unsafe_code)] // adopting a raw fd and registering the writer's fd; each block says why it is sound
 
-use std::io::{self, IoSlice, IoSliceMut, Read as _, Write as _};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd as _, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -18,6 +17,7 @@ use std::time::Instant;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
+use super::fd_wait::{self, Bell, Heard, Listener};
 use super::tun_input::{QuietWindow, ReaderMsg};
 use crate::batch::PacketBatch;
 
@@ -151,56 +151,6 @@ fn write_packet(fd: BorrowedFd<'_>, framing: TunFraming, packet: &[u8]) -> io::R
 /// flood on the old fd cannot hold the swap up for more than this many batches.
 pub const SWAP_DRAIN_BATCHES: usize = 4;
 
-/// What [`wait_readable`] saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Woke {
-    /// The TUN fd is readable (or reports an error condition).
-    Fd,
-    /// The wake-up stream has something (or hung up).
-    Wake,
-    /// The deadline passed.
-    Timeout,
-}
-
-/// Waits until `fd` (when given) or `wake` is readable, or until `deadline`.
-fn wait_readable(
-    fd: Option<BorrowedFd<'_>>,
-    wake: BorrowedFd<'_>,
-    deadline: Option<Instant>,
-) -> io::Result<Woke> {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    loop {
-        let timeout = deadline.map(|at| {
-            Timespec::try_from(at.saturating_duration_since(Instant::now())).unwrap_or(Timespec {
-                tv_sec: i64::MAX,
-                tv_nsec: 0,
-            })
-        });
-        let mut both;
-        let mut wake_only;
-        let fds: &mut [PollFd<'_>] = match &fd {
-            Some(fd) => {
-                both = [
-                    PollFd::new(&wake, PollFlags::IN),
-                    PollFd::new(fd, PollFlags::IN),
-                ];
-                &mut both
-            }
-            None => {
-                wake_only = [PollFd::new(&wake, PollFlags::IN)];
-                &mut wake_only
-            }
-        };
-        match poll(fds, timeout.as_ref()) {
-            Ok(0) => return Ok(Woke::Timeout),
-            Ok(_) if fds[0].revents().is_empty() => return Ok(Woke::Fd),
-            Ok(_) => return Ok(Woke::Wake),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
 /// Packets the reader dropped, by reason (read by the event loop for stats).
 #[derive(Debug, Default)]
 pub struct ReaderDrops {
@@ -227,7 +177,7 @@ struct Swap {
 
 /// Handle to the reader thread; dropping it does not stop the thread, [`Self::stop`] does.
 pub struct TunReader {
-    wake: UnixStream,
+    wake: Bell,
     swaps: std_mpsc::Sender<Swap>,
     thread: Option<JoinHandle<ReaderExit>>,
     drops: Arc<ReaderDrops>,
@@ -261,10 +211,7 @@ impl TunReader {
         batches: mpsc::Sender<ReaderMsg>,
         parked: bool,
     ) -> io::Result<Self> {
-        let (wake, wake_rx) = UnixStream::pair()?;
-        // Neither end may block: the event loop writes wake-ups, the reader drains them.
-        wake.set_nonblocking(true)?;
-        wake_rx.set_nonblocking(true)?;
+        let (wake, wake_rx) = fd_wait::doorbell()?;
         let (swaps, swap_rx) = std_mpsc::channel();
         let drops = Arc::new(ReaderDrops::default());
         let reader_drops = drops.clone();
@@ -274,7 +221,7 @@ impl TunReader {
             .name("ferrotun-tun-rx".into())
             .spawn(move || {
                 let wake = Wake {
-                    stream: wake_rx,
+                    bell: wake_rx,
                     swaps: swap_rx,
                     epoch: reader_epoch,
                 };
@@ -310,9 +257,7 @@ impl TunReader {
     /// One byte wakes the reader if it waits in poll; it then looks for
     /// swaps and take-over requests. A full wake buffer already holds one.
     fn poke(&self) {
-        if let Err(e) = (&self.wake).write(&[1])
-            && e.kind() != io::ErrorKind::WouldBlock
-        {
+        if let Err(e) = self.wake.ring() {
             // The thread has ended; the loop finds out from its channel.
             tracing::debug!(error = %e, "cannot wake the TUN reader");
         }
@@ -333,19 +278,14 @@ impl TunReader {
         self.swaps
             .send(Swap { fd, done })
             .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
-        // One byte wakes the reader if it waits in poll; it then finds the swap.
-        match (&self.wake).write(&[1]) {
-            Ok(_) => Ok(()),
-            // A full wake buffer already holds a wake-up.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => Err(e),
-        }
+        // Wakes the reader if it waits in poll; it then finds the swap.
+        self.wake.ring()
     }
 
     /// Wakes the thread, waits for it to end and reports how it ended.
     pub fn stop(&mut self) -> Option<ReaderExit> {
-        // Closing our end makes the thread's poll see the peer hang up.
-        let _ = self.wake.shutdown(std::net::Shutdown::Both);
+        // The thread's poll hears the hang-up.
+        self.wake.hang_up();
         self.thread.take().and_then(|t| t.join().ok())
     }
 }
@@ -356,28 +296,19 @@ impl Drop for TunReader {
     }
 }
 
-/// The reader's side of its handle: the wake-up stream (a byte: look for a
-/// swap or a take-over request; hang-up: stop), the swap requests and the
+/// The reader's side of its handle: the doorbell (a ring: look for a swap
+/// or a take-over request; hang-up: stop), the swap requests and the
 /// take-over epoch.
 struct Wake {
-    stream: UnixStream,
+    bell: Listener,
     swaps: std_mpsc::Receiver<Swap>,
     epoch: Arc<AtomicU64>,
 }
 
 impl Wake {
-    /// Consumes wake-up bytes; `false` when the handle hung up (stop).
+    /// Answers the doorbell; `false` when the handle hung up (stop).
     fn drain(&mut self) -> bool {
-        let mut buf = [0u8; 64];
-        loop {
-            match self.stream.read(&mut buf) {
-                Ok(0) => return false,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // WouldBlock: all consumed. Any other error: treat as a stop.
-                Err(e) => return e.kind() == io::ErrorKind::WouldBlock,
-            }
-        }
+        self.bell.answer() == Heard::Rings
     }
 }
 
@@ -489,7 +420,7 @@ fn read_loop(
                 (swap.done)();
                 continue;
             }
-            match wait_readable(None, wake.stream.as_fd(), None) {
+            match fd_wait::wait([wake.bell.as_fd()], None) {
                 Ok(_) => {
                     if !wake.drain() {
                         return ReaderExit::Stopped;
@@ -544,18 +475,16 @@ fn read_loop(
             pending = Some((swap, drained_batches + 1));
         }
         if idle {
-            match wait_readable(
-                Some(fd.as_fd()),
-                wake.stream.as_fd(),
-                Some(quiet.deadline()),
-            ) {
-                Ok(Woke::Fd) => {}
-                Ok(Woke::Wake) => {
+            let timeout = quiet.deadline().saturating_duration_since(Instant::now());
+            match fd_wait::wait([wake.bell.as_fd(), fd.as_fd()], Some(timeout)) {
+                Ok([bell, _]) if bell.any() => {
                     if !wake.drain() {
                         return ReaderExit::Stopped;
                     }
                 }
-                Ok(Woke::Timeout) => {
+                Ok([_, tun]) if tun.any() => {}
+                // The deadline passed (or a signal came: the window tells).
+                Ok(_) => {
                     if pending.is_none() && quiet.is_quiet(Instant::now()) {
                         // The loop reads a duplicate, so either side can close its own.
                         match fd.try_clone() {

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc};
 
 use super::background_resolve::{BackgroundResolver, Resolved};
-use super::idle_wait::Doorbell;
 use super::{RuntimeError, TunnelEvent, TunnelStats};
 use crate::config::{Endpoint, PublicKey, TunnelConfig};
+use crate::io::fd_wait::{self, Bell, Listener};
 use crate::io::resolve::{DEFAULT_RETRY, Resolver};
 
 /// Events kept for an app that does not read them; older ones are dropped
@@ -38,7 +38,7 @@ pub(super) enum Command {
 #[derive(Clone)]
 pub(super) struct CommandSender {
     commands: mpsc::UnboundedSender<Command>,
-    bell: Arc<Doorbell>,
+    bell: Arc<Bell>,
 }
 
 impl CommandSender {
@@ -50,7 +50,8 @@ impl CommandSender {
         self.commands
             .send(command)
             .map_err(|_| RuntimeError::Stopped)?;
-        self.bell.ring();
+        // Fails only once the loop is gone; the command is then never read anyway.
+        let _ = self.bell.ring();
         Ok(())
     }
 
@@ -67,7 +68,7 @@ impl CommandSender {
 /// fails once every handle is gone.
 pub(super) struct WeakCommandSender {
     commands: mpsc::WeakUnboundedSender<Command>,
-    bell: Arc<Doorbell>,
+    bell: Arc<Bell>,
 }
 
 impl WeakCommandSender {
@@ -93,7 +94,7 @@ pub(super) struct ControlHandle {
 /// The loop's end of the control channel.
 pub(super) struct Control {
     commands: mpsc::UnboundedReceiver<Command>,
-    bell: Arc<Doorbell>,
+    bell: Listener,
     stop_signal: Arc<Notify>,
     events: mpsc::Sender<TunnelEvent>,
     final_event: Arc<Mutex<Option<TunnelEvent>>>,
@@ -112,10 +113,10 @@ impl Control {
         protect: Protect,
     ) -> std::io::Result<(Self, ControlHandle)> {
         let (command_tx, commands) = mpsc::unbounded_channel();
-        let bell = Arc::new(Doorbell::new()?);
+        let (ring, bell) = fd_wait::doorbell()?;
         let command_tx = CommandSender {
             commands: command_tx,
-            bell: bell.clone(),
+            bell: Arc::new(ring),
         };
         let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
         let stop_signal = Arc::new(Notify::new());
@@ -144,7 +145,7 @@ impl Control {
     }
 
     /// The doorbell every command rings.
-    pub fn bell(&self) -> &Doorbell {
+    pub fn bell(&self) -> &Listener {
         &self.bell
     }
 

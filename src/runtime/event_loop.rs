@@ -28,6 +28,7 @@ use super::tun_path::TunPath;
 use super::udp_path::UdpPath;
 use super::{RuntimeError, TunnelEvent, TunnelStats};
 use crate::config::PublicKey;
+use crate::io::fd_wait::Heard;
 use crate::io::tun_input::Ready;
 use crate::node::{Event, HANDSHAKE_INIT_LEN, Node};
 
@@ -236,14 +237,13 @@ impl EventLoop {
                 return Ok(false);
             }
         };
-        if woken.bell {
-            self.control.bell().answer();
-        }
+        // Hung up: no sender is left, so the bell reads as ringing forever;
+        // the next turn goes through tokio, which sees the channel closed.
+        let mut progress = !(woken.bell && self.control.bell().answer() == Heard::HungUp);
         if woken.tun_error {
             // Reads once for the fd's error; always an error, so the tunnel stops.
             self.tun.take(Ready::DirectError)?;
         }
-        let mut progress = true;
         if woken.tun {
             let now = Instant::now();
             let Self { node, udp, tun, .. } = self;

@@ -18,56 +18,16 @@
 //! edge-triggered registration would report is lost: a packet the loop
 //! leaves unread is reported by the next `poll` or by tokio's next epoll.
 //!
-//! What rings the [`Doorbell`]: every command sent to the loop (stop too),
+//! What rings the loop's doorbell ([`fd_wait::doorbell`]): every command sent to the loop (stop too),
 //! so a waiting loop never sits on a command.
 
-use std::io::{self, Read as _, Write as _};
+use std::io;
 use std::os::fd::{AsFd as _, BorrowedFd};
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use crate::io::fd_wait::{self, Listener};
 
-/// Wakes the loop's idle wait from any thread: a byte on a socket pair
-/// (portable to Darwin, which has no eventfd).
-#[derive(Debug)]
-pub(super) struct Doorbell {
-    ring: UnixStream,
-    heard: UnixStream,
-}
-
-impl Doorbell {
-    /// A doorbell not ringing.
-    ///
-    /// # Errors
-    /// When the socket pair cannot be made.
-    pub fn new() -> io::Result<Self> {
-        let (ring, heard) = UnixStream::pair()?;
-        // Neither end may block: a full pair already rings.
-        ring.set_nonblocking(true)?;
-        heard.set_nonblocking(true)?;
-        Ok(Self { ring, heard })
-    }
-
-    /// Rings until [`Self::answer`]. Never blocks.
-    pub fn ring(&self) {
-        // WouldBlock: full, so ringing already; any other error cannot happen
-        // while the loop holds the other end, and then nobody listens.
-        let _ = (&self.ring).write(&[1]);
-    }
-
-    /// Stops the ringing (the loop is about to look at its commands).
-    pub fn answer(&self) {
-        let mut buf = [0u8; 64];
-        while matches!((&self.heard).read(&mut buf), Ok(n) if n > 0) {}
-    }
-
-    fn fd(&self) -> BorrowedFd<'_> {
-        self.heard.as_fd()
-    }
-}
-
-/// What ended an idle wait. All false: the timeout passed.
+/// What ended an idle wait. All false: the timeout passed (or a signal).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Woken {
     /// The TUN fd has a packet.
@@ -81,74 +41,37 @@ pub(super) struct Woken {
 }
 
 /// Waits until `tun` or `udp` is readable, `bell` rings or `timeout`
-/// passes (`None`: no timeout). `EINTR` ends the wait with nothing woken.
+/// passes (`None`: no timeout).
 ///
 /// # Errors
-/// `poll` failed for another reason (the loop then uses tokio's path).
+/// `poll` failed (the loop then uses tokio's path).
 pub(super) fn wait(
     tun: BorrowedFd<'_>,
     udp: BorrowedFd<'_>,
-    bell: &Doorbell,
+    bell: &Listener,
     timeout: Option<Duration>,
 ) -> io::Result<Woken> {
-    let bell_fd = bell.fd();
-    let mut fds = [
-        PollFd::new(&tun, PollFlags::IN),
-        PollFd::new(&udp, PollFlags::IN),
-        PollFd::new(&bell_fd, PollFlags::IN),
-    ];
-    // Beyond what Timespec holds: wait without a timeout.
-    let timeout = timeout.and_then(|t| Timespec::try_from(t).ok());
-    match poll(&mut fds, timeout.as_ref()) {
-        Ok(_) => {}
-        Err(rustix::io::Errno::INTR) => return Ok(Woken::default()),
-        Err(e) => return Err(e.into()),
-    }
-    let tun = fds[0].revents();
+    let [tun, udp, bell] = fd_wait::wait([tun, udp, bell.as_fd()], timeout)?;
     Ok(Woken {
-        tun: tun.contains(PollFlags::IN),
-        tun_error: tun.intersects(PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL),
-        udp: !fds[1].revents().is_empty(),
-        bell: !fds[2].revents().is_empty(),
+        tun: tun.readable,
+        tun_error: tun.failed,
+        udp: udp.any(),
+        bell: bell.any(),
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::net::UnixDatagram;
-    use std::time::Instant;
+    use std::os::unix::net::UnixStream;
 
     use super::*;
-
-    fn pair() -> (UnixDatagram, UnixDatagram) {
-        let (a, b) = UnixDatagram::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        b.set_nonblocking(true).unwrap();
-        (a, b)
-    }
-
-    #[test]
-    fn times_out_with_nothing_woken() {
-        let (tun, _tun_peer) = pair();
-        let (udp, _udp_peer) = pair();
-        let bell = Doorbell::new().unwrap();
-        let start = Instant::now();
-        let woken = wait(
-            tun.as_fd(),
-            udp.as_fd(),
-            &bell,
-            Some(Duration::from_millis(20)),
-        )
-        .unwrap();
-        assert_eq!(woken, Woken::default());
-        assert!(start.elapsed() >= Duration::from_millis(20));
-    }
+    use crate::io::fd_wait::pair;
 
     #[test]
     fn reports_each_readable_fd() {
         let (tun, tun_peer) = pair();
         let (udp, udp_peer) = pair();
-        let bell = Doorbell::new().unwrap();
+        let (_ring, bell) = fd_wait::doorbell().unwrap();
         tun_peer.send(b"ip").unwrap();
         let woken = wait(tun.as_fd(), udp.as_fd(), &bell, None).unwrap();
         assert_eq!(
@@ -164,45 +87,29 @@ mod tests {
     }
 
     #[test]
-    fn a_ring_from_another_thread_ends_the_wait_until_answered() {
-        let (tun, _tun_peer) = pair();
-        let (udp, _udp_peer) = pair();
-        let bell = std::sync::Arc::new(Doorbell::new().unwrap());
-        let ringer = bell.clone();
-        let thread = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(10));
-            ringer.ring();
-            ringer.ring();
-        });
-        let woken = wait(tun.as_fd(), udp.as_fd(), &bell, None).unwrap();
-        thread.join().unwrap();
-        assert!(woken.bell && !woken.tun && !woken.udp);
-        bell.answer();
-        let woken = wait(tun.as_fd(), udp.as_fd(), &bell, Some(Duration::ZERO)).unwrap();
-        assert_eq!(woken, Woken::default(), "answered: silent again");
-    }
-
-    #[test]
     fn a_hung_up_tun_is_an_error_not_a_packet() {
         // A stream pair: a datagram pair reports nothing when its peer goes.
         let (tun, tun_peer) = UnixStream::pair().unwrap();
         let (udp, _udp_peer) = pair();
-        let bell = Doorbell::new().unwrap();
+        let (_ring, bell) = fd_wait::doorbell().unwrap();
         drop(tun_peer);
         let woken = wait(tun.as_fd(), udp.as_fd(), &bell, Some(Duration::ZERO)).unwrap();
         assert!(woken.tun_error, "{woken:?}");
     }
 
     #[test]
-    fn ringing_a_full_bell_never_blocks() {
-        let bell = Doorbell::new().unwrap();
-        for _ in 0..100_000 {
-            bell.ring();
-        }
-        bell.answer();
-        let (tun, _t) = pair();
-        let (udp, _u) = pair();
-        let woken = wait(tun.as_fd(), udp.as_fd(), &bell, Some(Duration::ZERO)).unwrap();
-        assert!(!woken.bell);
+    fn a_ring_is_reported_as_the_bell() {
+        let (tun, _tun_peer) = pair();
+        let (udp, _udp_peer) = pair();
+        let (ring, bell) = fd_wait::doorbell().unwrap();
+        ring.ring().unwrap();
+        let woken = wait(tun.as_fd(), udp.as_fd(), &bell, None).unwrap();
+        assert_eq!(
+            woken,
+            Woken {
+                bell: true,
+                ..Woken::default()
+            }
+        );
     }
 }
