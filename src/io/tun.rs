@@ -8,9 +8,9 @@
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd as _, OwnedFd, RawFd};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -151,6 +151,77 @@ fn write_packet(fd: BorrowedFd<'_>, framing: TunFraming, packet: &[u8]) -> io::R
 /// flood on the old fd cannot hold the swap up for more than this many batches.
 pub const SWAP_DRAIN_BATCHES: usize = 4;
 
+/// The fd the reader thread reads, shared with the event loop so the loop
+/// can read in the thread's stead while the thread waits for a CPU (see
+/// [`super::tun_input::TunInput::help_read`]).
+///
+/// Whoever holds the lock reads, and the thread hands over what it read
+/// before it lets go; the loop takes the thread's batches first once it
+/// holds the lock. So packets reach the flow queue in the order they were
+/// read, and a flow is never reordered by having two readers.
+pub(super) struct SharedFd(Mutex<CurrentFd>);
+
+/// What [`SharedFd`]'s lock guards.
+pub(super) struct CurrentFd {
+    /// The fd the thread reads now (it changes on a swap).
+    fd: Arc<OwnedFd>,
+    /// See [`zero_read_is_empty_datagram`].
+    zero_is_empty: bool,
+    /// Packets the loop read since the thread last looked: they count
+    /// towards the thread's [`QuietWindow`], so a loop that keeps up does
+    /// not make the thread hand reading back while the flow is heavy.
+    helped: usize,
+}
+
+impl SharedFd {
+    fn new(fd: Arc<OwnedFd>) -> Self {
+        let zero_is_empty = zero_read_is_empty_datagram(fd.as_fd());
+        Self(Mutex::new(CurrentFd {
+            fd,
+            zero_is_empty,
+            helped: 0,
+        }))
+    }
+
+    /// Waits for the lock (the thread).
+    fn lock(&self) -> MutexGuard<'_, CurrentFd> {
+        // Poisoned: a reader panicked mid-read; the fd and counters are still whole.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The lock if nobody reads (the loop: never waits for the thread).
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, CurrentFd>> {
+        match self.0.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+}
+
+impl CurrentFd {
+    /// The fd to read, as the fill functions see it.
+    pub fn source(&self, framing: TunFraming, max_packet: usize) -> Source<'_> {
+        Source {
+            fd: self.fd.as_fd(),
+            framing,
+            max_packet,
+            zero_is_empty: self.zero_is_empty,
+        }
+    }
+
+    /// Counts packets the loop read in the thread's stead.
+    pub fn add_helped(&mut self, packets: usize) {
+        self.helped += packets;
+    }
+
+    /// Points the thread (and helpers) at `fd`.
+    fn replace(&mut self, fd: Arc<OwnedFd>) {
+        self.zero_is_empty = zero_read_is_empty_datagram(fd.as_fd());
+        self.fd = fd;
+    }
+}
+
 /// Packets the reader dropped, by reason (read by the event loop for stats).
 #[derive(Debug, Default)]
 pub struct ReaderDrops {
@@ -178,6 +249,7 @@ struct Swap {
 /// Handle to the reader thread; dropping it does not stop the thread, [`Self::stop`] does.
 pub struct TunReader {
     wake: Bell,
+    shared: Arc<SharedFd>,
     swaps: std_mpsc::Sender<Swap>,
     thread: Option<JoinHandle<ReaderExit>>,
     drops: Arc<ReaderDrops>,
@@ -217,6 +289,9 @@ impl TunReader {
         let reader_drops = drops.clone();
         let epoch = Arc::new(AtomicU64::new(0));
         let reader_epoch = epoch.clone();
+        let fd = Arc::new(fd);
+        let shared = Arc::new(SharedFd::new(fd.clone()));
+        let reader_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("ferrotun-tun-rx".into())
             .spawn(move || {
@@ -227,6 +302,7 @@ impl TunReader {
                 };
                 read_loop(
                     fd,
+                    &reader_shared,
                     framing,
                     max_packet,
                     pool,
@@ -238,6 +314,7 @@ impl TunReader {
             })?;
         Ok(Self {
             wake,
+            shared,
             swaps,
             thread: Some(thread),
             drops,
@@ -261,6 +338,11 @@ impl TunReader {
             // The thread has ended; the loop finds out from its channel.
             tracing::debug!(error = %e, "cannot wake the TUN reader");
         }
+    }
+
+    /// The fd the thread reads, for the loop to read in its stead.
+    pub(super) fn shared(&self) -> &Arc<SharedFd> {
+        &self.shared
     }
 
     /// Packets dropped so far.
@@ -383,7 +465,8 @@ pub(super) fn fill(
 
 #[allow(clippy::too_many_arguments)] // the thread's whole state, moved in once
 fn read_loop(
-    mut fd: OwnedFd,
+    mut fd: Arc<OwnedFd>,
+    shared: &SharedFd,
     framing: TunFraming,
     max_packet: usize,
     pool: std_mpsc::Receiver<PacketBatch>,
@@ -392,7 +475,6 @@ fn read_loop(
     drops: &ReaderDrops,
     mut parked: bool,
 ) -> ReaderExit {
-    let mut zero_is_empty = zero_read_is_empty_datagram(fd.as_fd());
     // A batch taken from the pool but still empty, kept across waits.
     let mut spare: Option<PacketBatch> = None;
     // A requested swap, and how many batches were drained from the old fd since.
@@ -415,8 +497,8 @@ fn read_loop(
         if parked {
             if let Some((swap, _)) = pending.take() {
                 // Not reading: nothing of the old fd to drain here.
-                fd = swap.fd;
-                zero_is_empty = zero_read_is_empty_datagram(fd.as_fd());
+                fd = Arc::new(swap.fd);
+                shared.lock().replace(fd.clone());
                 (swap.done)();
                 continue;
             }
@@ -438,13 +520,14 @@ fn read_loop(
                 Err(_) => return ReaderExit::Stopped,
             },
         };
-        let source = Source {
-            fd: fd.as_fd(),
-            framing,
-            max_packet,
-            zero_is_empty,
-        };
-        let drained = match fill(&source, &mut batch, usize::MAX, drops) {
+        // Held until the batch is handed over: see SharedFd.
+        let mut current = shared.lock();
+        let drained = match fill(
+            &current.source(framing, max_packet),
+            &mut batch,
+            usize::MAX,
+            drops,
+        ) {
             Fill::Done { drained } => drained,
             Fill::Limit => false,
             // The OS may tear the old interface down once the new one is up:
@@ -455,19 +538,23 @@ fn read_loop(
             }
             Fill::Failed(e) => return ReaderExit::Failed(e),
         };
-        quiet.record(batch.len(), Instant::now());
+        quiet.record(
+            batch.len() + std::mem::take(&mut current.helped),
+            Instant::now(),
+        );
         let idle = batch.is_empty();
         if idle {
             spare = Some(batch);
         } else if batches.blocking_send(ReaderMsg::Batch(batch)).is_err() {
             return ReaderExit::Stopped;
         }
+        drop(current);
         if let Some((swap, drained_batches)) = pending.take() {
             if drained || drained_batches + 1 >= SWAP_DRAIN_BATCHES {
                 // The old fd closes here; packets it still holds were left to
                 // the old interface, which the OS tears down with it.
-                fd = swap.fd;
-                zero_is_empty = zero_read_is_empty_datagram(fd.as_fd());
+                fd = Arc::new(swap.fd);
+                shared.lock().replace(fd.clone());
                 (swap.done)();
                 tracing::debug!("TUN reader moved to the new fd");
                 continue;

@@ -39,6 +39,7 @@
 
 use std::io;
 use std::os::fd::{AsFd as _, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,7 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
-use super::tun::{Fill, ReaderDrops, ReaderExit, Source, TunFraming, TunReader, fill};
+use super::tun::{Fill, ReaderDrops, ReaderExit, SharedFd, Source, TunFraming, TunReader, fill};
 use crate::batch::PacketBatch;
 
 /// Packets within [`BURST_WINDOW`] beyond which the loop hands reading to
@@ -67,6 +68,12 @@ pub const QUIET_WINDOW: Duration = Duration::from_millis(20);
 /// 8 in 20 ms is 400 pps. Far below the loop's [`BURST_PACKETS`] rate, so
 /// a steady flow does not make reading flap between the two.
 pub const QUIET_PACKETS: usize = 8;
+
+/// Chances [`TunInput::help_read`] lets pass after it found the TUN queue
+/// empty. The loop offers one per turn and one per receive buffer (a few
+/// hundred microseconds each under load), so it still looks well within the
+/// 3 ms the kernel's queue lasts at 2 Gbit/s, for a fraction of the empty reads.
+pub const HELP_BACKOFF: u8 = 3;
 
 /// What the reader thread sends the event loop.
 #[derive(Debug)]
@@ -198,9 +205,16 @@ pub enum Ready {
 
 /// Both ways of reading the TUN, and which one is on. See the module docs.
 pub struct TunInput {
-    reader: TunReader,
+    // Dropped before `reader` (fields drop in order), so a thread blocked
+    // handing over a batch or waiting for one ends, and dropping the
+    // reader, which joins it, cannot hang (after a panic, say).
     messages: mpsc::Receiver<ReaderMsg>,
     pool: std_mpsc::SyncSender<PacketBatch>,
+    reader: TunReader,
+    /// The thread's fd, for [`Self::help_read`].
+    shared: Arc<SharedFd>,
+    /// Chances to help to let pass after a help that found nothing.
+    help_backoff: u8,
     framing: TunFraming,
     max_packet: usize,
     /// `Some` while the loop reads (direct mode).
@@ -233,6 +247,8 @@ impl TunInput {
     ) -> io::Result<Self> {
         Ok(Self {
             direct: Some(DirectFd::new(fd)?),
+            shared: reader.shared().clone(),
+            help_backoff: 0,
             reader,
             messages,
             pool,
@@ -448,6 +464,59 @@ impl TunInput {
         }
     }
 
+    /// While the thread reads (threaded mode) but is not reading right now,
+    /// reads up to `limit` packets in its stead, after taking every batch
+    /// it sent (so they go to `sink` in the order read; see [`SharedFd`]).
+    /// Returns the packets read here.
+    ///
+    /// Why. Under load the thread competes for a CPU with the loop, the
+    /// other side and the apps; on two cores it may wait milliseconds for
+    /// one, and the kernel's 500-packet TUN queue lasts 3 ms at 2 Gbit/s,
+    /// then drops blindly, a call's packets included. Most of those packets
+    /// are queued while the loop itself runs (the kernel's TCP sends in
+    /// the loop's own TUN writes and in its softirqs), so the loop drains
+    /// the queue into the flow queue between its pieces of work, and the
+    /// flow queue, not the kernel, chooses what to drop.
+    ///
+    /// A read that finds the queue empty costs a syscall for nothing (the
+    /// thread kept up), so the next [`HELP_BACKOFF`] chances are let pass.
+    ///
+    /// A read error is left to the thread, which meets it too and ends the
+    /// tunnel with it.
+    pub fn help_read(&mut self, limit: usize, mut sink: impl FnMut(&[u8])) -> usize {
+        if self.direct.is_some() {
+            return 0;
+        }
+        if self.help_backoff > 0 {
+            self.help_backoff -= 1;
+            return 0;
+        }
+        let shared = Arc::clone(&self.shared);
+        let Some(mut current) = shared.try_lock() else {
+            // The thread is reading.
+            return 0;
+        };
+        self.take_ready(&mut sink);
+        if self.direct.is_some() {
+            // The thread handed reading back; its duplicate is read from now on.
+            return 0;
+        }
+        let source = current.source(self.framing, self.max_packet);
+        if let Fill::Failed(e) = fill(&source, &mut self.batch, limit, self.reader.drops()) {
+            tracing::trace!(error = %e, "reading in the thread's stead failed");
+        }
+        let packets = self.batch.len();
+        for packet in self.batch.iter() {
+            sink(packet);
+        }
+        self.batch.clear();
+        current.add_helped(packets);
+        if packets == 0 {
+            self.help_backoff = HELP_BACKOFF;
+        }
+        packets
+    }
+
     /// Handles every message the thread has ready, without waiting; returns
     /// how many batches brought packets. The channel closing is left to
     /// [`Self::ready`] to report.
@@ -516,6 +585,71 @@ impl DirectFd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two readers of one fd, the thread and the loop helping it, must not
+    /// reorder a flow: a writer sends numbered packets as fast as the
+    /// socket takes them, and the loop checks every number arrives once,
+    /// in order, while both sides read a share.
+    #[tokio::test]
+    async fn the_loop_helping_the_thread_keeps_packets_in_order() {
+        use std::os::unix::net::UnixDatagram;
+        const PACKETS: u32 = 20_000;
+        let (fd, peer) = UnixDatagram::pair().unwrap();
+        fd.set_nonblocking(true).unwrap();
+        let fd = OwnedFd::from(fd);
+        let (pool, pool_rx) = std_mpsc::sync_channel(4);
+        for _ in 0..4 {
+            pool.try_send(PacketBatch::new(64, 64 * 1600)).unwrap();
+        }
+        let (batch_tx, batches) = mpsc::channel(4);
+        let reader = TunReader::spawn(
+            fd.try_clone().unwrap(),
+            TunFraming::Raw,
+            1500,
+            pool_rx,
+            batch_tx,
+            true,
+        )
+        .unwrap();
+        let batch = PacketBatch::new(64, 64 * 1600);
+        let mut input =
+            TunInput::new(reader, batches, pool, fd, TunFraming::Raw, 1500, batch).unwrap();
+        input.to_thread();
+        let writer = std::thread::spawn(move || {
+            for seq in 0..PACKETS {
+                peer.send(&seq.to_be_bytes()).unwrap();
+            }
+        });
+
+        let next = std::cell::Cell::new(0u32);
+        let mut sink = |packet: &[u8]| {
+            let seq = u32::from_be_bytes(packet.try_into().unwrap());
+            assert_eq!(seq, next.get(), "packet {seq} arrived out of order");
+            next.set(seq + 1);
+        };
+        let (mut from_thread, mut helped) = (0, 0);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while next.get() < PACKETS {
+            assert!(
+                Instant::now() < deadline,
+                "only {} packets arrived",
+                next.get()
+            );
+            from_thread += input.take_ready(&mut sink);
+            helped += input.help_read(64, &mut sink);
+            if input.is_direct() {
+                // The thread handed back (a quiet window): the loop reads alone.
+                input.read_after_write(Instant::now(), &mut sink).unwrap();
+            }
+            std::thread::yield_now();
+        }
+        writer.join().unwrap();
+        assert!(
+            from_thread > 0 && helped > 0,
+            "thread batches {from_thread}, helped {helped}: both must read"
+        );
+        input.stop();
+    }
 
     #[test]
     fn a_lone_packet_is_no_burst() {

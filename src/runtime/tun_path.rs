@@ -54,7 +54,9 @@ enum Read {
     Error,
     /// A message from the reader thread.
     Thread(ReaderMsg),
-    /// Every message the reader thread has ready, without waiting.
+    /// Every message the reader thread has ready, without waiting, and
+    /// what the TUN holds if the thread is not reading right now
+    /// ([`TunInput::help_read`]).
     Queued,
 }
 
@@ -181,8 +183,10 @@ impl TunPath {
         self.queue_input(Read::AfterWrite).map(drop)
     }
 
-    /// Queues every batch the reader has ready, without waiting; the reader's
-    /// end is left to [`Self::ready`] to report.
+    /// Queues every batch the reader has ready, without waiting, and reads
+    /// in the thread's stead if it is not reading right now (see
+    /// [`TunInput::help_read`]); the reader's end is left to [`Self::ready`]
+    /// to report.
     pub fn take_ready(&mut self) {
         // Taking queued batches reads nothing, so it cannot fail.
         let _ = self.queue_input(Read::Queued);
@@ -199,7 +203,7 @@ impl TunPath {
         } = self;
         let now = Instant::now();
         let mut packets = 0;
-        let sink = |packet: &[u8]| {
+        let mut sink = |packet: &[u8]| {
             packets += 1;
             outbound.push(packet, now);
         };
@@ -212,7 +216,11 @@ impl TunPath {
                 input.handle(msg, sink);
                 (Ok(()), None)
             }
-            Read::Queued => (Ok(()), Some(input.take_ready(sink))),
+            Read::Queued => {
+                let batches = input.take_ready(&mut sink);
+                let helped = input.help_read(MAX_BATCH, &mut sink);
+                (Ok(()), Some(batches + u64::from(helped > 0)))
+            }
         };
         counters.count_read(packets, batches);
         result.map(|()| packets).map_err(read_error)
