@@ -124,7 +124,8 @@ def summarize(raw):
         errors = [s["error"] for s in raw["samples"] if s["impl"] == key and "error" in s]
         if key not in raw["impls"]:
             continue
-        r = {"label": raw["impls"][key]["label"], "version": raw["impls"][key]["version"], "ok_runs": len(samples), "errors": errors}
+        retries = sum(s.get("setup_retries", 0) for s in samples)
+        r = {"label": raw["impls"][key]["label"], "version": raw["impls"][key]["version"], "ok_runs": len(samples), "errors": errors, "setup_retries": retries}
         if samples:
             gb = {d: [t["gbps"] for s in samples for t in s["transfers"] if t["direction"] == d] for d in ("a2b", "b2a")}
             snd, rcv, dps, cpu = [], [], [], []
@@ -220,7 +221,10 @@ def markdown(raw, summ, command):
         ]
     lines += ["", "Versions:"]
     for key, r in summ.items():
-        lines.append(f"- {r['label']}: {r['version'] or '?'}" + (f" ({len(r['errors'])} failed runs)" if r["errors"] else ""))
+        notes = [f"{len(r['errors'])} failed runs"] if r["errors"] else []
+        if r.get("setup_retries"):
+            notes.append(f"{r['setup_retries']} start-ups retried (never came up)")
+        lines.append(f"- {r['label']}: {r['version'] or '?'}" + (f" ({'; '.join(notes)})" if notes else ""))
     lines += [
         "",
         "How measured: medians over runs (first table: the one-way transfers). syscalls/pkt = `perf stat -e raw_syscalls:sys_enter -p PID` over the",

@@ -164,6 +164,7 @@ class Impl:
                     if r.returncode == 0:
                         break
                 if p.poll() is not None or time.monotonic() > deadline:
+                    stop(p)
                     raise RuntimeError(f"{self.label}: cannot configure via {sock}; see {out.name}")
                 time.sleep(0.005)
         p.harness_s = 0.0
@@ -397,6 +398,24 @@ def transfer(procs, direction, secs, workdir):
     return {"direction": direction, "gbps": bps / 1e9, "retransmits": retrans, "window_s": window, "endpoints": eps}
 
 
+def connect_retrying(impl, keys, workdir, attempts=4):
+    """connect(), retried when the tunnel never came up: a UAPI-configured
+    implementation (boringtun-cli) sometimes misses its socket's first
+    moments and never takes `wg setconf`. Returns (procs, connect_ms,
+    retries); the connect time is the successful attempt's, and the retries
+    are recorded with the run."""
+    for attempt in range(attempts):
+        try:
+            procs, connect_ms = connect(impl, keys, workdir)
+            return procs, connect_ms, attempt
+        except RuntimeError as e:
+            if attempt == attempts - 1:
+                raise
+            log(f"  {impl.label}: {e}; retrying")
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -451,11 +470,11 @@ def main():
                 k = [genkey(), genkey()]
                 procs = []
                 try:
-                    procs, connect_ms = connect(impl, k, workdir)
+                    procs, connect_ms, retries = connect_retrying(impl, k, workdir)
                     rtt, rtts = ping_rtt(0, INNER[1])
                     dirs = [transfer(procs, d, a.secs, workdir) for d in ("a2b", "b2a", "bidir")]
                     hwm = [vm_hwm_kib(p.pid) for p in procs]
-                    sample = {"impl": impl.key, "run": run, "rtt_ms": rtt, "idle_rtts_ms": rtts, "connect_ms": connect_ms, "vm_hwm_kib": hwm, "transfers": dirs}
+                    sample = {"impl": impl.key, "run": run, "setup_retries": retries, "rtt_ms": rtt, "idle_rtts_ms": rtts, "connect_ms": connect_ms, "vm_hwm_kib": hwm, "transfers": dirs}
                     if hasattr(procs[0], "tun_flags"):
                         sample["tun_flags"] = procs[0].tun_flags
                     results["samples"].append(sample)

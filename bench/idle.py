@@ -61,7 +61,7 @@ def main():
         for run in range(a.runs):
             for impl in impls:
                 keys = [bench.genkey(), bench.genkey()]
-                procs = connect_with_retries(impl, keys, workdir)
+                procs, _, _ = bench.connect_retrying(impl, keys, workdir)
                 try:
                     for spacing in spacings:
                         bench.IDLE_INTERVAL = spacing
@@ -79,21 +79,6 @@ def main():
     for impl in impls:
         row = "".join(f"{statistics.median(medians[(impl.label, s)]):14.3f}" for s in spacings)
         print(impl.label.ljust(16) + row)
-
-
-def connect_with_retries(impl, keys, workdir, attempts=4):
-    """bench.connect, retried: a UAPI-configured peer sometimes misses its
-    socket's first moments (the full bench would report that run as failed)."""
-    for attempt in range(attempts):
-        try:
-            procs, _ = bench.connect(impl, keys, workdir)
-            return procs
-        except RuntimeError as e:
-            if attempt == attempts - 1:
-                raise
-            bench.log(f"{impl.label}: {e}; retrying")
-            time.sleep(1)
-    raise AssertionError("unreachable")
 
 
 if __name__ == "__main__":
