@@ -572,6 +572,9 @@ fn read_loop(
                 Ok([_, tun]) if tun.any() => {}
                 // The deadline passed (or a signal came: the window tells).
                 Ok(_) => {
+                    // What the loop read meanwhile counts too: its reads may
+                    // have left this thread no readable fd to wake for.
+                    quiet.record_late(std::mem::take(&mut shared.lock().helped));
                     if pending.is_none() && quiet.is_quiet(Instant::now()) {
                         // The loop reads a duplicate, so either side can close its own.
                         match fd.try_clone() {

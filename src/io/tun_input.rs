@@ -169,6 +169,13 @@ impl QuietWindow {
         self.packets += packets;
     }
 
+    /// Adds packets read during the current window that are counted only
+    /// now, past its end (what the loop read for the thread meanwhile):
+    /// unlike [`Self::record`], never starts a new window.
+    pub fn record_late(&mut self, packets: usize) {
+        self.packets += packets;
+    }
+
     /// Whether reading should go back to the loop: `now` is past the
     /// window's end and the window brought at most [`QUIET_PACKETS`].
     /// A finished window that was busy is replaced by a fresh one.
@@ -586,15 +593,10 @@ impl DirectFd {
 mod tests {
     use super::*;
 
-    /// Two readers of one fd, the thread and the loop helping it, must not
-    /// reorder a flow: a writer sends numbered packets as fast as the
-    /// socket takes them, and the loop checks every number arrives once,
-    /// in order, while both sides read a share.
-    #[tokio::test]
-    async fn the_loop_helping_the_thread_keeps_packets_in_order() {
-        use std::os::unix::net::UnixDatagram;
-        const PACKETS: u32 = 20_000;
-        let (fd, peer) = UnixDatagram::pair().unwrap();
+    /// A TUN input on a datagram socket pair (the peer end writes packets),
+    /// with reading handed to the thread.
+    fn threaded_input() -> (TunInput, std::os::unix::net::UnixDatagram) {
+        let (fd, peer) = std::os::unix::net::UnixDatagram::pair().unwrap();
         fd.set_nonblocking(true).unwrap();
         let fd = OwnedFd::from(fd);
         let (pool, pool_rx) = std_mpsc::sync_channel(4);
@@ -602,19 +604,63 @@ mod tests {
             pool.try_send(PacketBatch::new(64, 64 * 1600)).unwrap();
         }
         let (batch_tx, batches) = mpsc::channel(4);
-        let reader = TunReader::spawn(
-            fd.try_clone().unwrap(),
-            TunFraming::Raw,
-            1500,
-            pool_rx,
-            batch_tx,
-            true,
-        )
-        .unwrap();
+        let thread_fd = fd.try_clone().unwrap();
+        let reader =
+            TunReader::spawn(thread_fd, TunFraming::Raw, 1500, pool_rx, batch_tx, true).unwrap();
         let batch = PacketBatch::new(64, 64 * 1600);
         let mut input =
             TunInput::new(reader, batches, pool, fd, TunFraming::Raw, 1500, batch).unwrap();
         input.to_thread();
+        (input, peer)
+    }
+
+    /// Packets the loop reads for the thread count towards the thread's
+    /// quiet window: a steady flow the loop keeps up with (a packet every
+    /// millisecond, 20 per window where 8 hand back) keeps the thread
+    /// reading, rather than handing back every window and taking over again;
+    /// once the flow stops, it hands back.
+    #[tokio::test]
+    async fn packets_read_for_the_thread_keep_it_from_handing_back() {
+        let (mut input, peer) = threaded_input();
+        let mut packets = 0;
+        let start = Instant::now();
+        let mut seq = 0u32;
+        while start.elapsed() < QUIET_WINDOW * 8 {
+            peer.send(&seq.to_be_bytes()).unwrap();
+            seq += 1;
+            // Right after the write, before the thread wakes: mostly the loop's.
+            input.help_backoff = 0;
+            input.help_read(64, |_| packets += 1);
+            input.take_ready(|_| packets += 1);
+            assert!(
+                !input.is_direct(),
+                "the thread handed back after {:?}, {packets} packets",
+                start.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(packets > 0);
+        // Once the flow stops, the thread hands back within two windows.
+        let stopped = Instant::now();
+        while !input.is_direct() {
+            assert!(
+                stopped.elapsed() < QUIET_WINDOW * 10,
+                "the thread kept reading an idle fd"
+            );
+            input.take_ready(|_| packets += 1);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        input.stop();
+    }
+
+    /// Two readers of one fd, the thread and the loop helping it, must not
+    /// reorder a flow: a writer sends numbered packets as fast as the
+    /// socket takes them, and the loop checks every number arrives once,
+    /// in order, while both sides read a share.
+    #[tokio::test]
+    async fn the_loop_helping_the_thread_keeps_packets_in_order() {
+        const PACKETS: u32 = 20_000;
+        let (mut input, peer) = threaded_input();
         let writer = std::thread::spawn(move || {
             for seq in 0..PACKETS {
                 peer.send(&seq.to_be_bytes()).unwrap();
@@ -702,6 +748,17 @@ mod tests {
         // The load stopped: the next window is quiet.
         assert_eq!(w.deadline(), end + QUIET_WINDOW);
         assert!(w.is_quiet(end + QUIET_WINDOW));
+    }
+
+    #[test]
+    fn packets_counted_late_keep_the_window_busy_but_do_not_extend_it() {
+        let t0 = Instant::now();
+        let mut w = QuietWindow::new(t0);
+        w.record_late(QUIET_PACKETS + 1);
+        assert!(!w.is_quiet(t0 + QUIET_WINDOW), "busy: the thread reads on");
+        // The next window, with nothing read by either side, is quiet at its end.
+        w.record_late(0);
+        assert!(w.is_quiet(t0 + QUIET_WINDOW * 2));
     }
 
     #[test]
