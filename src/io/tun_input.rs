@@ -473,7 +473,7 @@ impl TunInput {
 
     /// While the thread reads (threaded mode) but is not reading right now,
     /// reads up to `limit` packets in its stead, after taking every batch
-    /// it sent (so they go to `sink` in the order read; see [`SharedFd`]).
+    /// it sent (so they go to `sink` in the order read; see `io::tun::SharedFd`).
     /// Returns the packets read here.
     ///
     /// Why. Under load the thread competes for a CPU with the loop, the
