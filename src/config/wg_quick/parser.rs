@@ -395,10 +395,6 @@ AllowedIPs = 0.0.0.0/0, ::/0
     }
 
     /// Parses `[Interface]` + `PrivateKey` (lines 1-2) followed by `rest`.
-    fn with_interface(rest: &str) -> Result<TunnelConfig, ConfigError> {
-        parse(&format!("[Interface]\nPrivateKey = {OWN_PRIVATE}\n{rest}"))
-    }
-
     fn port(n: u16) -> Option<NonZeroU16> {
         NonZeroU16::new(n)
     }
@@ -518,43 +514,7 @@ AllowedIPs = 0.0.0.0/0, ::/0
         }
     }
 
-    #[test]
-    fn ignored_key_warning_names_the_key_but_not_the_value() {
-        use std::io::Write;
-        use std::sync::{Arc, Mutex};
-
-        #[derive(Clone, Default)]
-        struct Capture(Arc<Mutex<Vec<u8>>>);
-        impl Write for Capture {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-
-        let capture = Capture::default();
-        let writer = capture.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            // Another test may have hit the warning's callsite first with no
-            // subscriber, which caches "never" for every thread; re-ask it
-            // against this thread's subscriber (this test once failed so).
-            tracing::callsite::rebuild_interest_cache();
-            with_interface(&format!(
-                "postup = wg set %i private-key <(echo {OWN_PRIVATE})\n"
-            ))
-            .unwrap();
-        });
-        let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-        assert!(log.contains("WARN") && log.contains("PostUp"), "{log}");
-        assert!(!log.contains(OWN_PRIVATE) && !log.contains("echo"), "{log}");
-    }
+    // The warning for an ignored key: tests/config_warnings.rs (its own process).
 
     // --- Bad input: every case names its line and cause. ---
 
