@@ -97,6 +97,17 @@ impl PacketBatch {
         }
     }
 
+    /// Passes every packet, in order, to `sink`, then empties the batch;
+    /// returns how many there were.
+    pub fn drain_into(&mut self, mut sink: impl FnMut(&[u8])) -> usize {
+        let n = self.len();
+        for packet in self.iter() {
+            sink(packet);
+        }
+        self.clear();
+        n
+    }
+
     /// Empties the batch, keeping its memory.
     pub fn clear(&mut self) {
         self.packets.clear();

@@ -167,8 +167,8 @@ pub(super) struct CurrentFd {
     fd: Arc<OwnedFd>,
     /// See [`zero_read_is_empty_datagram`].
     zero_is_empty: bool,
-    /// Packets the loop read since the thread last looked: they count
-    /// towards the thread's [`QuietWindow`], so a loop that keeps up does
+    /// Packets the loop read since the thread last judged its
+    /// [`QuietWindow`]: they count towards it, so a loop that keeps up does
     /// not make the thread hand reading back while the flow is heavy.
     helped: usize,
 }
@@ -521,7 +521,7 @@ fn read_loop(
             },
         };
         // Held until the batch is handed over: see SharedFd.
-        let mut current = shared.lock();
+        let current = shared.lock();
         let drained = match fill(
             &current.source(framing, max_packet),
             &mut batch,
@@ -538,10 +538,7 @@ fn read_loop(
             }
             Fill::Failed(e) => return ReaderExit::Failed(e),
         };
-        quiet.record(
-            batch.len() + std::mem::take(&mut current.helped),
-            Instant::now(),
-        );
+        quiet.record(batch.len(), Instant::now());
         let idle = batch.is_empty();
         if idle {
             spare = Some(batch);
@@ -572,8 +569,9 @@ fn read_loop(
                 Ok([_, tun]) if tun.any() => {}
                 // The deadline passed (or a signal came: the window tells).
                 Ok(_) => {
-                    // What the loop read meanwhile counts too: its reads may
-                    // have left this thread no readable fd to wake for.
+                    // What the loop read in this thread's stead counts too
+                    // (only here, where the window is judged: its reads may
+                    // have left this thread no readable fd to wake for).
                     quiet.record_late(std::mem::take(&mut shared.lock().helped));
                     if pending.is_none() && quiet.is_quiet(Instant::now()) {
                         // The loop reads a duplicate, so either side can close its own.

@@ -368,7 +368,7 @@ impl TunInput {
         now: Instant,
         speculative: bool,
         limit: usize,
-        mut sink: impl FnMut(&[u8]),
+        sink: impl FnMut(&[u8]),
     ) -> io::Result<()> {
         let Some(direct) = &self.direct else {
             return Ok(());
@@ -417,11 +417,7 @@ impl TunInput {
             // Not ready (tokio saw no readiness since the fd was drained): nothing to read.
             let _ = direct.fd.try_io(Interest::READABLE, |_| read(&mut outcome));
         }
-        let packets = self.batch.len();
-        for packet in self.batch.iter() {
-            sink(packet);
-        }
-        self.batch.clear();
+        let packets = self.batch.drain_into(sink);
         let batch_full = match outcome {
             None => return Ok(()),
             Some(Err(e)) => return Err(e),
@@ -436,14 +432,10 @@ impl TunInput {
     /// Takes one message from the thread: a batch's packets go to `sink`
     /// and the batch back to the pool; a current hand-back makes the loop
     /// read. Returns how many packets went to `sink`.
-    pub fn handle(&mut self, msg: ReaderMsg, mut sink: impl FnMut(&[u8])) -> usize {
+    pub fn handle(&mut self, msg: ReaderMsg, sink: impl FnMut(&[u8])) -> usize {
         match msg {
             ReaderMsg::Batch(mut batch) => {
-                let n = batch.len();
-                for packet in batch.iter() {
-                    sink(packet);
-                }
-                batch.clear();
+                let n = batch.drain_into(sink);
                 // The reader is waiting for it or will be; if it is gone, so is the batch.
                 let _ = self.pool.try_send(batch);
                 n
@@ -512,11 +504,7 @@ impl TunInput {
         if let Fill::Failed(e) = fill(&source, &mut self.batch, limit, self.reader.drops()) {
             tracing::trace!(error = %e, "reading in the thread's stead failed");
         }
-        let packets = self.batch.len();
-        for packet in self.batch.iter() {
-            sink(packet);
-        }
-        self.batch.clear();
+        let packets = self.batch.drain_into(&mut sink);
         current.add_helped(packets);
         if packets == 0 {
             self.help_backoff = HELP_BACKOFF;
