@@ -8,7 +8,9 @@ idle latency (the full bench/run.sh measures it at one spacing, 50 ms).
 Same harness as bench.py (namespaces, TUN fds, configs; needs bench/install.sh
 to have run). Each run starts every implementation fresh (interleaved), and
 for each spacing sends --pings pings A->B and takes the median RTT. Prints
-the median of the runs' medians per implementation and spacing.
+the median of the runs' medians per implementation and spacing, and each
+implementation's median per-run difference from the first one (paired
+within runs, so the machine's drift between runs cancels out).
 
 Why spacings: a round trip after a long idle gap runs on cold caches and
 TLBs (on this VM, twice as slow at 50 ms as at 2 ms), so an implementation
@@ -78,6 +80,18 @@ def main():
     print("implementation".ljust(16) + "".join(f"every {s * 1000:g} ms".rjust(14) for s in spacings))
     for impl in impls:
         row = "".join(f"{statistics.median(medians[(impl.label, s)]):14.3f}" for s in spacings)
+        print(impl.label.ljust(16) + row)
+
+    # The machine's state moves every implementation's RTT in a run by more
+    # than the differences between them: compare within runs.
+    first = impls[0].label
+    print(f"\nper-run difference from {first}, median over runs in µs (runs where it was faster)")
+    for impl in impls[1:]:
+        row = ""
+        for s in spacings:
+            diffs = [(b - a) * 1000 for a, b in zip(medians[(first, s)], medians[(impl.label, s)])]
+            faster = sum(d < 0 for d in diffs)
+            row += f"{statistics.median(diffs):+9.1f} ({faster}/{len(diffs)})"
         print(impl.label.ljust(16) + row)
 
 

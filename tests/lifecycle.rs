@@ -216,3 +216,27 @@ fn commands_and_stop_reach_a_loop_idling_without_a_timer() {
         "{last:?}"
     );
 }
+
+#[test]
+fn an_idle_tunnel_still_hears_its_peer_after_each_network_change() {
+    // One packet at a time: both loops read their TUN themselves and wait
+    // idle on it and the socket, which each network change replaces (often
+    // under the old socket's fd number).
+    let pair = Pair::start();
+    pair.handshake();
+    for round in 1..=4u32 {
+        pair.a.tunnel.network_changed().unwrap();
+        transfer(
+            &pair.b.app,
+            &pair.a.app,
+            &[packet_for(round, 100, false, false)],
+            1,
+        );
+        transfer(
+            &pair.a.app,
+            &pair.b.app,
+            &[packet_for(round, 100, false, true)],
+            1,
+        );
+    }
+}

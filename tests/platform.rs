@@ -98,6 +98,27 @@ fn swapping_the_tun_fd_mid_traffic_keeps_the_session_and_every_packet() {
 }
 
 #[test]
+fn an_idle_tunnel_reads_each_new_tun_fd_once_it_reads_it_itself_again() {
+    // After a swap the reader thread reads the new fd until it finds it
+    // quiet, then hands the loop a duplicate to read and wait on itself,
+    // often under the number of the loop's old, closed duplicate.
+    let mut pair = Pair::start();
+    pair.handshake();
+    for round in 1..=3u32 {
+        let (new_fd, new_app) = tun_socketpair();
+        pair.a.tunnel.swap_tun(new_fd).unwrap();
+        pair.a.app = new_app;
+        // Quiet windows of the thread (20 ms each) until it hands back.
+        std::thread::sleep(Duration::from_millis(150));
+        for i in 0..3 {
+            let packet = packet_for(round * 10 + i, 100, false, true);
+            transfer(&pair.a.app, &pair.b.app, &[packet], 1);
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+}
+
+#[test]
 fn repeated_swaps_under_traffic_lose_nothing() {
     let mut pair = Pair::start();
     pair.handshake();
