@@ -85,7 +85,8 @@ def main():
     # The machine's state moves every implementation's RTT in a run by more
     # than the differences between them: compare within runs.
     first = impls[0].label
-    print(f"\nper-run difference from {first}, median over runs in µs (runs where it was faster)")
+    if len(impls) > 1:
+        print(f"\nper-run difference from {first}, median over runs in µs (runs where it was faster)")
     for impl in impls[1:]:
         row = ""
         for s in spacings:

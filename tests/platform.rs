@@ -108,7 +108,10 @@ fn an_idle_tunnel_reads_each_new_tun_fd_once_it_reads_it_itself_again() {
         let (new_fd, new_app) = tun_socketpair();
         pair.a.tunnel.swap_tun(new_fd).unwrap();
         pair.a.app = new_app;
-        // Quiet windows of the thread (20 ms each) until it hands back.
+        // Quiet windows of the thread (20 ms each) until it hands back. Which
+        // side reads is not visible from here: on a machine too slow for the
+        // hand-back the thread reads these packets, and the test passes
+        // without having exercised the loop's wait.
         std::thread::sleep(Duration::from_millis(150));
         for i in 0..3 {
             let packet = packet_for(round * 10 + i, 100, false, true);

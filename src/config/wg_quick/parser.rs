@@ -394,7 +394,6 @@ AllowedIPs = 0.0.0.0/0, ::/0
         items.iter().map(|item| item.parse().unwrap()).collect()
     }
 
-    /// Parses `[Interface]` + `PrivateKey` (lines 1-2) followed by `rest`.
     fn port(n: u16) -> Option<NonZeroU16> {
         NonZeroU16::new(n)
     }
