@@ -15,7 +15,7 @@ within runs, so the machine's drift between runs cancels out).
 Why spacings: a round trip after a long idle gap runs on cold caches and
 TLBs (on this VM, twice as slow at 50 ms as at 2 ms), so an implementation
 that touches more memory per wakeup loses at long gaps and not at short ones.
---ferrotun2 compares two ferrotun binaries in the same runs.
+--ferrotun2 compares more ferrotun binaries (comma-separated) in the same runs.
 """
 
 import argparse
@@ -39,7 +39,7 @@ def main():
     ap.add_argument("--spacing", default="0.05", help="comma-separated ping intervals in seconds")
     ap.add_argument("--only", default="ferrotun,boringtun", help="ferrotun,boringtun,wireguard-go,gotatun")
     ap.add_argument("--ferrotun", default=os.path.join(here, "..", "target", "release", "ferrotun"))
-    ap.add_argument("--ferrotun2", default="", help="a second ferrotun binary, measured as 'ferrotun2'")
+    ap.add_argument("--ferrotun2", default="", help="more ferrotun binaries, comma-separated, measured as 'ferrotun2', 'ferrotun3', ...")
     a = ap.parse_args()
 
     binaries = {
@@ -52,8 +52,8 @@ def main():
     for key in a.only.split(","):
         label, binary = binaries[key]
         impls.append(bench.Impl(key, label, binary, ""))
-    if a.ferrotun2:
-        impls.append(bench.Impl("ferrotun", "ferrotun2", a.ferrotun2, ""))
+    for n, binary in enumerate(filter(None, a.ferrotun2.split(",")), start=2):
+        impls.append(bench.Impl("ferrotun", f"ferrotun{n}", binary, ""))
     spacings = [float(s) for s in a.spacing.split(",")]
 
     medians = {(i.label, s): [] for i in impls for s in spacings}

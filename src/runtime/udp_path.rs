@@ -155,13 +155,17 @@ impl UdpPath {
 
     /// One receive call into the buffers; returns how many buffers it filled
     /// (0 when nothing waits or the call failed). Walk them with
-    /// [`Self::datagrams`]. `polled`: the loop's own `poll` found the socket
-    /// readable, so receive without asking tokio (see [`UdpIo::recv_polled`]).
+    /// [`Self::datagrams`]. `polled`: the idle loop's own `poll` found the
+    /// socket readable, so receive the datagram (or GRO batch) that woke it
+    /// into the first buffer, without asking tokio (see [`UdpIo::recv_polled`]).
     pub fn recv(&mut self, polled: bool) -> usize {
-        let mut slices = self.recv_bufs.each_mut().map(|buf| IoSliceMut::new(buf));
         let received = if polled {
-            self.socket.recv_polled(&mut slices, &mut self.recv_meta)
+            self.socket.recv_polled(&mut self.recv_bufs[0]).map(|meta| {
+                self.recv_meta[0] = meta;
+                1
+            })
         } else {
+            let mut slices = self.recv_bufs.each_mut().map(|buf| IoSliceMut::new(buf));
             self.socket.try_recv(&mut slices, &mut self.recv_meta)
         };
         match received {
