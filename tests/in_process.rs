@@ -211,3 +211,63 @@ fn stop_ends_the_tunnel_and_events_end_with_stopped() {
     );
     assert_eq!(events.last(), Some(&TunnelEvent::Stopped { error: None }));
 }
+
+/// The remote ends of this process's IPv4 UDP sockets bound to `port`
+/// (`/proc/net/udp`; unconnected sockets show 0.0.0.0:0).
+#[cfg(target_os = "linux")]
+fn udp_remotes_on_port(port: u16) -> Vec<std::net::SocketAddr> {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    let parse = |field: &str| {
+        let (addr, port) = field.split_once(':').unwrap();
+        let addr = u32::from_str_radix(addr, 16).unwrap();
+        let port = u16::from_str_radix(port, 16).unwrap();
+        std::net::SocketAddr::from((addr.to_ne_bytes(), port))
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (parse(fields[1]).port() == port).then(|| parse(fields[2]))
+        })
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn after_the_handshake_each_side_keeps_a_socket_connected_to_the_other_on_its_port() {
+    let pair = Pair::start();
+    pair.handshake();
+    let (port_a, port_b) = (pair.a.tunnel.listen_port(), pair.b.tunnel.listen_port());
+    let a_to_b = std::net::SocketAddr::from(([127, 0, 0, 1], port_b));
+    let b_to_a = std::net::SocketAddr::from(([127, 0, 0, 1], port_a));
+    // B completes its side of the handshake on A's first data packet; give
+    // its loop the moment to act on that.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (on_a, on_b) = (udp_remotes_on_port(port_a), udp_remotes_on_port(port_b));
+        if on_a.contains(&a_to_b) && on_b.contains(&b_to_a) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connected sockets: A {on_a:?}, B {on_b:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Traffic keeps flowing over them, both ways.
+    transfer(
+        &pair.a.app,
+        &pair.b.app,
+        &[packet_for(7, 200, false, true)],
+        1,
+    );
+    transfer(
+        &pair.b.app,
+        &pair.a.app,
+        &[packet_for(8, 200, false, false)],
+        1,
+    );
+    let b = pair.b.tunnel.stats().unwrap();
+    assert_eq!(b.drops.total(), 0, "{:?}", b.drops);
+}

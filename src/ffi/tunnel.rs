@@ -41,11 +41,14 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for ProtectError {
 /// Implemented by the app to keep the tunnel's own UDP socket out of the
 /// tunnel (Android: `VpnService.protect(fd)`).
 ///
-/// Called with the socket's fd after it is created and before its first send,
-/// and again after every rebind (`networkChanged`), from a Ferrotun thread;
-/// never on the packet path. Return `true` when protected. Returning `false`
-/// or throwing makes `start` / `networkChanged` fail with
-/// `FerrotunError::ProtectFailed`. Don't close or keep the fd.
+/// Called with each socket's fd after it is created and before its first
+/// send, from a Ferrotun thread, never once per packet: the listening socket
+/// at `start` and after every rebind (`networkChanged`), and on Android a
+/// second socket on the same port, connected to the tunnel's only peer,
+/// when a handshake with it completes or its endpoint moves. Return `true`
+/// when protected. Returning `false` or throwing makes `start` /
+/// `networkChanged` fail with `FerrotunError::ProtectFailed`; for the
+/// connected socket the tunnel just goes on without it. Don't close or keep the fd.
 #[uniffi::export(with_foreign)]
 pub trait SocketProtector: Send + Sync {
     /// Protects the socket `fd`.

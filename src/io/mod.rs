@@ -5,3 +5,4 @@ pub mod resolve;
 pub mod tun;
 pub mod tun_input;
 pub mod udp;
+mod udp_socket;

@@ -1,41 +1,52 @@
-//! The UDP socket: quinn-udp for GSO sends and GRO/recvmmsg receives, the
-//! protect hook, and rebinding after a network change.
+//! The tunnel's UDP sockets: the listening socket, and, while the tunnel
+//! has a single peer that answers, a second socket `connect()`ed to that
+//! peer's endpoint on the same port. [`UdpIo`] routes each send and
+//! receive to the right one; [`super::udp_socket`] does the socket calls.
 //!
-//! The socket is registered with tokio for readability only. Registered for
-//! writability too, every datagram sent would wake the loop once more: the
-//! kernel signals "writable" (an EPOLLOUT edge) each time a sent buffer is
-//! freed, which on most paths is during the send itself. The loop waits
-//! for room only when a send finds the socket full, and then registers a
-//! duplicate of the fd for writability just for that wait ([`UdpIo::writable`]).
-#![allow(unsafe_code)] // registering the fd with tokio; the SAFETY notes say why it is sound
+//! Why a connected socket. For a datagram to an unconnected socket the
+//! kernel looks up the route of every datagram it receives (and of every
+//! one sent); a connected socket is found by early demultiplexing, which
+//! reuses a cached route, and `send` on it reuses the route cached at
+//! `connect`. On the bench VM that took the veth's receive to the socket's
+//! wake-up from 10.0 to 7.5 µs (bpftrace, averaged over `bench/idle.py`),
+//! about what boringtun-cli, whose per-peer sockets are connected, shows.
+//!
+//! Its rules:
+//! - Only on Linux and Android, only for a tunnel with exactly one peer,
+//!   and only after a handshake with it completed (the event loop decides
+//!   when). It moves with the peer's endpoint (which itself moves only on
+//!   authenticated packets, a config change or a fresh lookup) and is
+//!   dropped when the peer stops answering, so a path that broke under it
+//!   (its source address is fixed at `connect`) cannot keep the tunnel down.
+//! - It shares the listening socket's port (`SO_REUSEPORT`, on only while
+//!   it binds, so the port stays the tunnel's alone); the kernel gives a
+//!   connected socket the datagrams from its peer over the listening one.
+//! - It is protected like the listening socket (Android: `VpnService.protect`);
+//!   if the protector refuses it, or `connect` or a send on it fails, the
+//!   listening socket carries everything, as without it.
+//! - Datagrams from anyone else (other endpoints, strangers) still come to
+//!   the listening socket, so roaming and cookie replies work as before.
+//!
+//! The sockets are registered with tokio for readability only. Registered
+//! for writability too, every datagram sent would wake the loop once more:
+//! the kernel signals "writable" (an EPOLLOUT edge) each time a sent buffer
+//! is freed, which on most paths is during the send itself. The loop waits
+//! for room only when a send finds a socket full, and then registers a
+//! duplicate of that fd for writability just for that wait ([`UdpIo::writable`]).
 
+use std::cell::Cell;
 use std::io::{self, IoSliceMut};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{BorrowedFd, RawFd};
 
-use quinn_udp::{RecvMeta, UdpSocketState};
-use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
+use quinn_udp::RecvMeta;
+use socket2::Domain;
 
+use super::udp_socket::UdpSocketIo;
 use crate::gso::Transmit;
 
-/// Socket buffer sizes we ask for: deep enough to absorb a full GSO flush and
-/// a burst of GRO receives. The kernel may grant less (see `net.core.*mem_max`).
-const SOCKET_BUFFER_BYTES: usize = 4 << 20;
-
-/// Whether a receive that filled fewer buffers than offered means the
-/// socket's queue was empty: true where quinn-udp receives with `recvmmsg`
-/// (Linux, Android), which, after the first datagram, stops only when the
-/// next one would block (up to quinn-udp's batch of 32, far above the
-/// buffers the loop offers). Elsewhere quinn-udp may receive one datagram
-/// per call whatever is queued.
-const RECVMMSG_STOPS_WHEN_EMPTY: bool = cfg!(any(target_os = "linux", target_os = "android"));
-
-/// Most datagrams quinn-udp 0.6 asks `recvmmsg` for in one call (its
-/// private `BATCH_SIZE`): a call that returns this many says nothing about
-/// what is left.
-const QUINN_RECV_BATCH: usize = 32;
+/// Whether the tunnel keeps a socket connected to its sole peer (see the module docs).
+const CONNECT_TO_PEER: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 /// The error inside the `io::Error` that [`UdpIo::bind`] returns when the
 /// protector refuses the socket.
@@ -49,14 +60,46 @@ pub fn is_protect_refusal(e: &io::Error) -> bool {
         .is_some_and(|inner| inner.is::<ProtectRefused>())
 }
 
-/// A bound, protected UDP socket registered with the event loop's reactor.
+/// Which of the idle loop's polled UDP fds were readable ([`UdpIo::recv_polled`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PolledReadable {
+    /// The listening socket ([`UdpIo::fd`]).
+    pub listening: bool,
+    /// The socket connected to the peer ([`UdpIo::peer_fd`]).
+    pub peer: bool,
+}
+
+/// Which socket a send found full.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    #[default]
+    Listening,
+    Peer,
+}
+
+/// The socket connected to the sole peer.
+#[derive(Debug)]
+struct PeerSocket {
+    socket: UdpSocketIo,
+    addr: SocketAddr,
+    /// A send on it failed: the listening socket sends until the loop
+    /// drops this one (a fresh `connect` picks a fresh route and source).
+    failed: Cell<bool>,
+}
+
+/// The listening socket and, at times, the socket connected to the peer
+/// (see the module docs).
 #[derive(Debug)]
 pub struct UdpIo {
-    socket: AsyncFd<std::net::UdpSocket>,
-    state: UdpSocketState,
+    listening: UdpSocketIo,
+    peer: Option<PeerSocket>,
+    /// The socket whose send last said `WouldBlock`: the one to wait for.
+    full: Cell<Which>,
+    /// Which socket [`Self::try_recv`] tries first next time.
+    listening_first: Cell<bool>,
     /// See [`Self::max_gso_segments`].
     max_gso_segments: usize,
-    /// Dual-stack IPv6 socket: IPv4 destinations are written as v4-mapped.
+    /// Dual-stack IPv6 listening socket: IPv4 destinations are written as v4-mapped.
     ipv6: bool,
 }
 
@@ -68,51 +111,116 @@ impl UdpIo {
     /// # Errors
     /// Socket errors, or `PermissionDenied` when `protect` returns `false`.
     pub fn bind(port: u16, protect: &dyn Fn(RawFd) -> bool) -> io::Result<Self> {
-        let (socket, ipv6) = match bind_socket(Domain::IPV6, port) {
+        let (listening, ipv6) = match UdpSocketIo::bind(Domain::IPV6, false, port, false, protect) {
             Ok(s) => (s, true),
+            Err(e) if is_protect_refusal(&e) => return Err(e),
             Err(e) => {
                 tracing::debug!(error = %e, "no IPv6 socket; using IPv4 only");
-                (bind_socket(Domain::IPV4, port)?, false)
+                (
+                    UdpSocketIo::bind(Domain::IPV4, false, port, false, protect)?,
+                    false,
+                )
             }
         };
-        if !protect(socket.as_raw_fd()) {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                ProtectRefused,
-            ));
-        }
-        let state = UdpSocketState::new((&socket).into())?;
-        stop_unread_metadata(&socket, ipv6);
-        // Best effort: a smaller buffer costs throughput, not correctness.
-        let _ = state.set_send_buffer_size((&socket).into(), SOCKET_BUFFER_BYTES);
-        let _ = state.set_recv_buffer_size((&socket).into(), SOCKET_BUFFER_BYTES);
-        let max_gso_segments = state.max_gso_segments();
-        let socket = register(std::net::UdpSocket::from(socket), Interest::READABLE)?;
+        let max_gso_segments = listening.max_gso_segments();
         Ok(Self {
-            socket,
-            state,
+            listening,
+            peer: None,
+            full: Cell::new(Which::Listening),
+            listening_first: Cell::new(false),
             max_gso_segments,
             ipv6,
         })
     }
 
+    /// Keeps a socket connected to `peer` (`None`: none), replacing one
+    /// connected elsewhere or one whose send failed; best effort: when it
+    /// cannot be made, the listening socket carries everything. Returns
+    /// whether a connected socket is in use afterwards.
+    pub fn follow_peer(
+        &mut self,
+        peer: Option<SocketAddr>,
+        protect: &dyn Fn(RawFd) -> bool,
+    ) -> bool {
+        let peer = peer.filter(|_| CONNECT_TO_PEER);
+        if let Some(current) = &self.peer
+            && Some(current.addr) == peer
+            && !current.failed.get()
+        {
+            return true;
+        }
+        self.peer = None;
+        self.full.set(Which::Listening);
+        let Some(addr) = peer else {
+            return false;
+        };
+        match self.connect_peer_socket(addr, protect) {
+            Ok(socket) => {
+                tracing::debug!(peer = %addr, "UDP socket connected to the peer");
+                self.peer = Some(PeerSocket {
+                    socket,
+                    addr,
+                    failed: Cell::new(false),
+                });
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "no socket connected to the peer; the listening socket carries it");
+                false
+            }
+        }
+    }
+
+    /// A socket on the listening port, `connect()`ed to `addr`. The port is
+    /// shared (`SO_REUSEPORT`) only while this socket binds: with the option
+    /// left on, any later socket of the same user could bind the port too
+    /// and the kernel would share the listening socket's datagrams with it,
+    /// where now such a bind fails (`EADDRINUSE`) as without this socket.
+    fn connect_peer_socket(
+        &self,
+        addr: SocketAddr,
+        protect: &dyn Fn(RawFd) -> bool,
+    ) -> io::Result<UdpSocketIo> {
+        let (domain, v6_only) = match addr.ip() {
+            IpAddr::V4(_) => (Domain::IPV4, false),
+            IpAddr::V6(_) => (Domain::IPV6, true),
+        };
+        self.listening.set_reuse_port(true)?;
+        let socket = UdpSocketIo::bind(domain, v6_only, self.local_port(), true, protect).and_then(
+            |socket| {
+                socket.connect(addr)?;
+                socket.set_reuse_port(false)?;
+                Ok(socket)
+            },
+        );
+        if let Err(e) = self.listening.set_reuse_port(false) {
+            // Not expected (it was just set); the port stays shareable.
+            tracing::warn!(error = %e, "cannot clear SO_REUSEPORT on the listening socket");
+        }
+        socket
+    }
+
+    /// The address the connected socket is tied to, while one is in use.
+    pub fn connected_peer(&self) -> Option<SocketAddr> {
+        self.peer
+            .as_ref()
+            .filter(|p| !p.failed.get())
+            .map(|p| p.addr)
+    }
+
     /// The bound port.
     pub fn local_port(&self) -> u16 {
-        self.socket
-            .get_ref()
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or(0)
+        self.listening.local_port()
     }
 
-    /// The socket's fd (for the protector after a rebind, and for tests).
-    pub fn raw_fd(&self) -> RawFd {
-        self.socket.as_fd().as_raw_fd()
-    }
-
-    /// The socket's fd, for the event loop's own `poll` while idle.
+    /// The listening socket's fd, for the event loop's own `poll` while idle.
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.socket.as_fd()
+        self.listening.fd()
+    }
+
+    /// The connected socket's fd, for the same `poll`, while there is one.
+    pub fn peer_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.peer.as_ref().map(|p| p.socket.fd())
     }
 
     /// How many datagrams one send may carry (1 without GSO), as the kernel
@@ -125,76 +233,91 @@ impl UdpIo {
 
     /// Most datagrams the kernel may coalesce into one receive buffer.
     pub fn gro_segments(&self) -> usize {
-        self.state.gro_segments()
+        self.listening.gro_segments()
     }
 
-    /// Sends one transmit without waiting; `WouldBlock` when the socket is full.
+    /// Sends one transmit without waiting; `WouldBlock` when the socket is
+    /// full. Datagrams for the connected peer go through its socket; if
+    /// that send fails (other than full), they go out of the listening one.
     ///
     /// # Errors
     /// The send's OS error.
     pub fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
-        let destination = self.map_destination(transmit.destination);
-        if LEAN_SINGLES && transmit.segment_size.is_none() {
-            return send_one(self.socket.get_ref(), transmit.contents, destination);
+        if let Some(peer) = &self.peer
+            && peer.addr == transmit.destination
+            && !peer.failed.get()
+        {
+            match peer.socket.try_send(transmit, transmit.destination) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.full.set(Which::Peer);
+                    return Err(e);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "send on the connected socket failed; using the listening socket");
+                    peer.failed.set(true);
+                }
+                Ok(()) => return Ok(()),
+            }
         }
-        let t = quinn_udp::Transmit {
-            destination,
-            ecn: None,
-            contents: transmit.contents,
-            segment_size: transmit.segment_size,
-            src_ip: None,
-        };
-        // Non-blocking: a full socket answers WouldBlock, and the caller waits with `writable`.
-        self.state.try_send(self.socket.get_ref().into(), &t)
+        let result = self
+            .listening
+            .try_send(transmit, self.map_destination(transmit.destination));
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            self.full.set(Which::Listening);
+        }
+        result
     }
 
-    /// Waits until the socket can take more, after a send found it full:
-    /// registers a duplicate of the fd for writability for the wait only
-    /// (see the module docs), which reports at once if there is room now.
+    /// Waits until the socket a send found full can take more (see the module docs).
     ///
     /// # Errors
     /// Duplicating or registering the fd, or reactor errors.
     pub async fn writable(&self) -> io::Result<()> {
-        let dup = self.socket.get_ref().try_clone()?;
-        let fd = register(dup, Interest::WRITABLE)?;
-        fd.writable().await.map(drop)
+        match (&self.peer, self.full.get()) {
+            (Some(peer), Which::Peer) => peer.socket.writable().await,
+            _ => self.listening.writable().await,
+        }
     }
 
-    /// Waits until datagrams may be waiting.
+    /// Waits until datagrams may be waiting on either socket. Cancel-safe.
     ///
     /// # Errors
     /// Reactor errors.
     pub async fn readable(&self) -> io::Result<()> {
-        self.socket.readable().await.map(drop)
+        match &self.peer {
+            None => self.listening.readable().await,
+            Some(peer) => tokio::select! {
+                ready = peer.socket.readable() => ready,
+                ready = self.listening.readable() => ready,
+            },
+        }
     }
 
     /// Receives one datagram, or one GRO batch of them, into `buf` after
-    /// the caller's own `poll` found the socket readable (so without asking
-    /// tokio, which has not seen it). For the datagram that woke an idle
-    /// loop: on Linux and Android with one plain `recvmsg` (see
-    /// `LEAN_SINGLES` in this module); elsewhere through quinn-udp.
+    /// the caller's own `poll` found a socket readable (so without asking
+    /// tokio, which has not seen it): from the connected socket first. For
+    /// the datagram that woke an idle loop: on Linux and Android with one
+    /// plain `recvmsg`; elsewhere through quinn-udp.
     ///
     /// # Errors
     /// `WouldBlock` when nothing is waiting, or the OS error.
-    pub fn recv_polled(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
-        let mut meta = if LEAN_SINGLES {
-            recv_one(self.socket.get_ref(), buf)?
-        } else {
-            let mut meta = [RecvMeta::default()];
-            self.state.recv(
-                self.socket.get_ref().into(),
-                &mut [IoSliceMut::new(buf)],
-                &mut meta,
-            )?;
-            meta[0]
-        };
-        canonical_sources(std::slice::from_mut(&mut meta));
-        Ok(meta)
+    pub fn recv_polled(&self, buf: &mut [u8], readable: PolledReadable) -> io::Result<RecvMeta> {
+        if readable.peer
+            && let Some(peer) = &self.peer
+        {
+            match peer.socket.recv_polled(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && readable.listening => {}
+                result => return result,
+            }
+        }
+        self.listening.recv_polled(buf)
     }
 
-    /// Receives into several buffers with one syscall; returns how many were
-    /// filled. Each buffer may hold several datagrams (GRO): split by `stride`.
-    /// Source addresses come back in canonical form (no v4-mapped IPv6).
+    /// Receives into several buffers with one syscall, from a socket the
+    /// reactor saw readable (when both were, the two take turns); returns
+    /// how many were filled. Each buffer may hold several
+    /// datagrams (GRO): split by `stride`. Source addresses come back in
+    /// canonical form (no v4-mapped IPv6).
     ///
     /// # Errors
     /// `WouldBlock` when nothing is waiting, or the OS error.
@@ -203,26 +326,26 @@ impl UdpIo {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> io::Result<usize> {
-        let asked = bufs.len().min(meta.len()).min(QUINN_RECV_BATCH);
-        let mut received = 0;
-        let result = self.socket.try_io(Interest::READABLE, |socket| {
-            let n = self.state.recv(socket.into(), bufs, meta)?;
-            received = n;
-            if n > 0 && n < asked && RECVMMSG_STOPS_WHEN_EMPTY {
-                // Fewer than asked: the queue was empty. Saying WouldBlock
-                // clears the readiness now, so the loop does not find that
-                // out from one more (empty) call. A datagram arriving from
-                // here on is a new edge that epoll reports.
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            Ok(n)
-        });
-        let n = match result {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && received > 0 => received,
-            other => other?,
+        let Some(peer) = &self.peer else {
+            return self.listening.try_recv(bufs, meta);
         };
-        canonical_sources(&mut meta[..n]);
-        Ok(n)
+        // Both ready: take turns, so a busy peer cannot starve the
+        // listening socket (its handshakes from a new address) nor the reverse.
+        let peer_first = !self.listening_first.replace(!self.listening_first.get());
+        let order = if peer_first {
+            [&peer.socket, &self.listening]
+        } else {
+            [&self.listening, &peer.socket]
+        };
+        for socket in order {
+            if socket.seems_readable() {
+                match socket.try_recv(bufs, meta) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    result => return result,
+                }
+            }
+        }
+        Err(io::ErrorKind::WouldBlock.into())
     }
 
     fn map_destination(&self, addr: SocketAddr) -> SocketAddr {
@@ -233,208 +356,14 @@ impl UdpIo {
     }
 }
 
-/// Source addresses as IPv4 where a dual-stack socket reports them v4-mapped.
-fn canonical_sources(meta: &mut [RecvMeta]) {
-    for m in meta {
-        m.addr = SocketAddr::new(m.addr.ip().to_canonical(), m.addr.port());
-    }
-}
-
-/// Registers `socket` with the current tokio runtime for `interest`.
-fn register(
-    socket: std::net::UdpSocket,
-    interest: Interest,
-) -> io::Result<AsyncFd<std::net::UdpSocket>> {
-    // SAFETY: the socket owns a valid open fd, and it stays inside the
-    // `AsyncFd` (never replaced or closed) until the `AsyncFd` drops.
-    unsafe { AsyncFd::register_with_interest(socket, interest) }.map_err(io::Error::from)
-}
-
-/// Whether lone datagrams bypass quinn-udp: sent with `sendto`, and the
-/// one that wakes an idle loop received with one `recvmsg` ([`send_one`],
-/// [`recv_one`]). quinn-udp's calls are built for batches: each send
-/// carries a control message and each receive sets up its whole batch of
-/// 32 message headers (a 9 KiB stack frame, 2 KiB of it zeroed) for one
-/// datagram. After a long idle that is cold memory on the round trip's
-/// path: without it an idle round trip (pings 50 ms apart) took 8.5 and
-/// 13.5 µs less in two `bench/idle.py` comparisons (median per-run
-/// differences over 10 and 16 runs). Bulk traffic (GSO sends, batched
-/// receives) still goes through quinn-udp.
-const LEAN_SINGLES: bool = cfg!(any(target_os = "linux", target_os = "android"));
-
-/// Sends one datagram with `sendto`, retrying when a signal interrupts it.
-fn send_one(socket: &std::net::UdpSocket, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
-    loop {
-        match socket.send_to(datagram, to) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            result => return result.map(drop),
-        }
-    }
-}
-
-/// Receives one datagram, or one GRO batch, with `recvmsg` into `buf`. The
-/// only control message asked for is UDP_GRO's segment size (the metadata
-/// quinn-udp turned on is off again: see [`UNREAD_METADATA`]), which the
-/// kernel sends only with a batch of several datagrams.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn recv_one(socket: &std::net::UdpSocket, buf: &mut [u8]) -> io::Result<RecvMeta> {
-    let mut name = socket2::SockAddrStorage::zeroed();
-    // Aligned for `cmsghdr`; room for several small messages, if an option
-    // is on after all (a message that does not fit is cut, never overrun).
-    let mut control = [0u64; 16];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: all-zero is a valid `msghdr` (null pointers, zero lengths).
-    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-    hdr.msg_name = (&raw mut name).cast();
-    hdr.msg_namelen = name.size_of();
-    hdr.msg_iov = &raw mut iov;
-    hdr.msg_iovlen = 1;
-    hdr.msg_control = control.as_mut_ptr().cast();
-    hdr.msg_controllen = size_of_val(&control) as _;
-    let len = loop {
-        // SAFETY: every pointer in `hdr` points at a live local or at `buf`,
-        // with the lengths of those; the kernel writes within them.
-        let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &raw mut hdr, 0) };
-        if let Ok(n) = usize::try_from(n) {
-            break n;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    };
-    let mut stride = len;
-    // SAFETY: `hdr` is the header the kernel just filled: its control
-    // pointer and length describe `control`, which outlives the walk, and
-    // the CMSG functions stay within them.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&raw const hdr);
-        while let Some(c) = cmsg.as_ref() {
-            if c.cmsg_level == libc::SOL_UDP && c.cmsg_type == libc::UDP_GRO {
-                let size = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
-                stride = usize::try_from(size).unwrap_or(len).max(1);
-            }
-            cmsg = libc::CMSG_NXTHDR(&raw const hdr, cmsg);
-        }
-    }
-    // SAFETY: the kernel wrote a socket address of `msg_namelen` bytes
-    // into `name` (zeroed before, so any unwritten rest is zeros).
-    let addr = unsafe { socket2::SockAddr::new(name, hdr.msg_namelen) };
-    let mut meta = RecvMeta::default();
-    meta.addr = addr.as_socket().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidData, "datagram from a non-IP address")
-    })?;
-    meta.len = len;
-    meta.stride = stride;
-    Ok(meta)
-}
-
-/// Never called where [`LEAN_SINGLES`] is false.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn recv_one(_socket: &std::net::UdpSocket, _buf: &mut [u8]) -> io::Result<RecvMeta> {
-    Err(io::ErrorKind::Unsupported.into())
-}
-
-/// Per-datagram metadata quinn-udp asks the kernel for that the tunnel never
-/// reads, as `(level, option)`: the time each datagram arrived, its TOS/ECN
-/// byte and the address it was sent to. Each costs the kernel a control
-/// message per receive, and `SO_TIMESTAMPNS` also switches on timestamping
-/// of every packet the host receives, on every interface, for as long as
-/// the socket lives.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const UNREAD_METADATA: [(libc::c_int, libc::c_int); 5] = [
-    (libc::SOL_SOCKET, libc::SO_TIMESTAMPNS),
-    (libc::IPPROTO_IP, libc::IP_RECVTOS),
-    (libc::IPPROTO_IP, libc::IP_PKTINFO),
-    (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO),
-    (libc::IPPROTO_IPV6, libc::IPV6_RECVTCLASS),
-];
-
-/// Turns off [`UNREAD_METADATA`] after quinn-udp turned it on. Best effort:
-/// an option left on costs a little work per datagram, nothing else.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn stop_unread_metadata(socket: &Socket, ipv6: bool) {
-    for (level, option) in UNREAD_METADATA {
-        if level == libc::IPPROTO_IPV6 && !ipv6 {
-            continue;
-        }
-        let off: libc::c_int = 0;
-        // SAFETY: the fd is open (owned by `socket`), and the value pointer
-        // and length describe a live `c_int`, as these options take.
-        let _ = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                level,
-                option,
-                (&raw const off).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-    }
-}
-
-/// Other platforms: quinn-udp's options differ there; left as they are.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn stop_unread_metadata(_socket: &Socket, _ipv6: bool) {}
-
-fn bind_socket(domain: Domain, port: u16) -> io::Result<Socket> {
-    let socket = Socket::new(domain, Type::DGRAM.cloexec(), Some(Protocol::UDP))?;
-    let addr: SocketAddr = if domain == Domain::IPV6 {
-        socket.set_only_v6(false)?;
-        (Ipv6Addr::UNSPECIFIED, port).into()
-    } else {
-        (std::net::Ipv4Addr::UNSPECIFIED, port).into()
-    };
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    Ok(socket)
-}
-
 #[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod tests {
     use super::*;
 
-    fn option(fd: RawFd, level: libc::c_int, option: libc::c_int) -> libc::c_int {
-        let mut value: libc::c_int = -1;
-        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: `fd` is open for the call; pointer and length describe `value`.
-        let rc =
-            unsafe { libc::getsockopt(fd, level, option, (&raw mut value).cast(), &raw mut len) };
-        assert_eq!(
-            rc,
-            0,
-            "getsockopt({level}, {option}): {}",
-            io::Error::last_os_error()
-        );
-        value
-    }
-
-    #[tokio::test]
-    async fn asks_the_kernel_for_no_metadata_it_never_reads_and_keeps_gro() {
-        let udp = UdpIo::bind(0, &|_| true).unwrap();
-        let fd = udp.raw_fd();
-        let mut checked = 0;
-        for (level, name) in UNREAD_METADATA {
-            if level == libc::IPPROTO_IPV6 && !udp.ipv6 {
-                continue;
-            }
-            assert_eq!(
-                option(fd, level, name),
-                0,
-                "option ({level}, {name}) is still on"
-            );
-            checked += 1;
-        }
-        assert!(checked >= 3, "only {checked} options checked");
-        assert_eq!(
-            option(fd, libc::SOL_UDP, libc::UDP_GRO),
-            1,
-            "GRO must stay on"
-        );
-    }
+    const LISTENING: PolledReadable = PolledReadable {
+        listening: true,
+        peer: false,
+    };
 
     fn loopback_to(udp: &UdpIo) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], udp.local_port()))
@@ -454,12 +383,12 @@ mod tests {
         a.try_send(&t).unwrap();
         b.readable().await.unwrap();
         let mut buf = [0u8; 2048];
-        let meta = b.recv_polled(&mut buf).unwrap();
+        let meta = b.recv_polled(&mut buf, LISTENING).unwrap();
         assert_eq!(&buf[..meta.len], b"one datagram");
         assert_eq!(meta.stride, meta.len);
         // Canonical IPv4, not v4-mapped, from a dual-stack socket.
         assert_eq!(meta.addr, loopback_to(&a));
-        let empty = b.recv_polled(&mut buf).unwrap_err();
+        let empty = b.recv_polled(&mut buf, LISTENING).unwrap_err();
         assert_eq!(empty.kind(), io::ErrorKind::WouldBlock);
     }
 
@@ -484,7 +413,7 @@ mod tests {
         a.try_send(&t).unwrap();
         b.readable().await.unwrap();
         let mut buf = vec![0u8; 64 * 1024];
-        let meta = b.recv_polled(&mut buf).unwrap();
+        let meta = b.recv_polled(&mut buf, LISTENING).unwrap();
         assert_eq!((meta.len, meta.stride), (300, 100));
         assert_eq!(&buf[..300], &contents[..]);
     }
@@ -504,5 +433,232 @@ mod tests {
         assert_eq!(n, 1);
         assert_eq!(&buf[..meta[0].len], b"datagram");
         assert_eq!(meta[0].addr, sender.local_addr().unwrap());
+    }
+
+    const PEER: PolledReadable = PolledReadable {
+        listening: false,
+        peer: true,
+    };
+
+    fn local_to(udp: &UdpIo) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], udp.local_port()))
+    }
+
+    fn remote() -> (std::net::UdpSocket, SocketAddr) {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        (socket, addr)
+    }
+
+    /// Receives what one polled receive of `which` brings, as (bytes, source).
+    fn polled(udp: &UdpIo, which: PolledReadable) -> io::Result<(Vec<u8>, SocketAddr)> {
+        let mut buf = [0u8; 2048];
+        let meta = udp.recv_polled(&mut buf, which)?;
+        Ok((buf[..meta.len].to_vec(), meta.addr))
+    }
+
+    #[tokio::test]
+    async fn the_followed_peer_gets_a_socket_of_its_own_and_everyone_else_the_listening_one() {
+        let (peer, peer_addr) = remote();
+        let (stranger, stranger_addr) = remote();
+        let mut udp = UdpIo::bind(0, &|_| true).unwrap();
+        assert!(udp.follow_peer(Some(peer_addr), &|_| true));
+        assert_eq!(udp.connected_peer(), Some(peer_addr));
+        assert!(udp.peer_fd().is_some());
+
+        peer.send_to(b"from the peer", local_to(&udp)).unwrap();
+        stranger
+            .send_to(b"from a stranger", local_to(&udp))
+            .unwrap();
+        udp.readable().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(
+            polled(&udp, PEER).unwrap(),
+            (b"from the peer".to_vec(), peer_addr)
+        );
+        assert_eq!(
+            polled(&udp, LISTENING).unwrap(),
+            (b"from a stranger".to_vec(), stranger_addr)
+        );
+        for which in [PEER, LISTENING] {
+            let empty = polled(&udp, which).unwrap_err();
+            assert_eq!(empty.kind(), io::ErrorKind::WouldBlock);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_reactor_path_receives_from_both_sockets() {
+        let (peer, peer_addr) = remote();
+        let (stranger, stranger_addr) = remote();
+        let mut udp = UdpIo::bind(0, &|_| true).unwrap();
+        assert!(udp.follow_peer(Some(peer_addr), &|_| true));
+        peer.send_to(b"from the peer", local_to(&udp)).unwrap();
+        stranger
+            .send_to(b"from a stranger", local_to(&udp))
+            .unwrap();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            tokio::time::timeout(std::time::Duration::from_secs(5), udp.readable())
+                .await
+                .expect("a datagram left unreported")
+                .unwrap();
+            let mut buf = [0u8; 2048];
+            let mut meta = [RecvMeta::default()];
+            match udp.try_recv(&mut [IoSliceMut::new(&mut buf)], &mut meta) {
+                Ok(n) => {
+                    assert_eq!(n, 1);
+                    got.push((buf[..meta[0].len].to_vec(), meta[0].addr));
+                }
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock),
+            }
+        }
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                (b"from a stranger".to_vec(), stranger_addr),
+                (b"from the peer".to_vec(), peer_addr),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn sends_to_the_peer_leave_from_the_listening_port_single_and_in_batches() {
+        let (peer, peer_addr) = remote();
+        let mut udp = UdpIo::bind(0, &|_| true).unwrap();
+        assert!(udp.follow_peer(Some(peer_addr), &|_| true));
+        let single = Transmit {
+            destination: peer_addr,
+            contents: b"alone",
+            segment_size: None,
+        };
+        udp.try_send(&single).unwrap();
+        let batch = Transmit {
+            destination: peer_addr,
+            contents: b"aaabbbcc",
+            segment_size: Some(3),
+        };
+        udp.try_send(&batch).unwrap();
+        let mut buf = [0u8; 64];
+        for expected in [&b"alone"[..], b"aaa", b"bbb", b"cc"] {
+            let (n, from) = peer.recv_from(&mut buf).unwrap();
+            assert_eq!((&buf[..n], from), (expected, local_to(&udp)));
+        }
+        assert_eq!(udp.connected_peer(), Some(peer_addr), "no send failed");
+    }
+
+    #[tokio::test]
+    async fn following_another_address_moves_the_socket_and_none_drops_it() {
+        let (first, first_addr) = remote();
+        let (second, second_addr) = remote();
+        let mut udp = UdpIo::bind(0, &|_| true).unwrap();
+        assert!(udp.follow_peer(Some(first_addr), &|_| true));
+        assert!(udp.follow_peer(Some(second_addr), &|_| true));
+        assert_eq!(udp.connected_peer(), Some(second_addr));
+        first.send_to(b"first", local_to(&udp)).unwrap();
+        second.send_to(b"second", local_to(&udp)).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(
+            polled(&udp, PEER).unwrap(),
+            (b"second".to_vec(), second_addr)
+        );
+        assert_eq!(
+            polled(&udp, LISTENING).unwrap(),
+            (b"first".to_vec(), first_addr)
+        );
+
+        assert!(!udp.follow_peer(None, &|_| true));
+        assert_eq!(
+            (udp.connected_peer(), udp.peer_fd().is_none()),
+            (None, true)
+        );
+        second.send_to(b"second again", local_to(&udp)).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(
+            polled(&udp, LISTENING).unwrap(),
+            (b"second again".to_vec(), second_addr)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_protect_leaves_the_listening_socket_carrying_everything() {
+        let (peer, peer_addr) = remote();
+        let mut udp = UdpIo::bind(0, &|_| true).unwrap();
+        assert!(!udp.follow_peer(Some(peer_addr), &|_| false));
+        assert_eq!(
+            (udp.connected_peer(), udp.peer_fd().is_none()),
+            (None, true)
+        );
+        let t = Transmit {
+            destination: peer_addr,
+            contents: b"still sent",
+            segment_size: None,
+        };
+        udp.try_send(&t).unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = peer.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from), (&b"still sent"[..], local_to(&udp)));
+    }
+
+    #[tokio::test]
+    async fn a_send_the_connected_socket_fails_goes_out_of_the_listening_one() {
+        // Nothing listens at `gone`: the first send draws an ICMP port
+        // unreachable, which the connected socket (unlike the listening
+        // one) reports on its next send as ECONNREFUSED.
+        let gone = remote().1;
+        let mut udp = UdpIo::bind(0, &|_| true).unwrap();
+        assert!(udp.follow_peer(Some(gone), &|_| true));
+        let t = Transmit {
+            destination: gone,
+            contents: b"anyone?",
+            segment_size: None,
+        };
+        for _ in 0..10 {
+            udp.try_send(&t)
+                .expect("a failed send must fall back, not fail");
+            if udp.connected_peer().is_none() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(udp.connected_peer(), None, "the refusal was never seen");
+        // Following the same address again replaces the failed socket.
+        assert!(udp.follow_peer(Some(gone), &|_| true));
+        assert_eq!(udp.connected_peer(), Some(gone));
+    }
+
+    /// Whether any other socket, with or without `SO_REUSEPORT`, fails to bind `port`.
+    fn port_taken_for_all(port: u16) -> Result<(), String> {
+        for (domain, reuse_port) in [
+            (Domain::IPV4, false),
+            (Domain::IPV4, true),
+            (Domain::IPV6, false),
+            (Domain::IPV6, true),
+        ] {
+            let other = socket2::Socket::new(domain, socket2::Type::DGRAM, None).unwrap();
+            other.set_reuse_port(reuse_port).unwrap();
+            let addr: SocketAddr = match domain {
+                Domain::IPV4 => ([0, 0, 0, 0], port).into(),
+                _ => (std::net::Ipv6Addr::UNSPECIFIED, port).into(),
+            };
+            match other.bind(&addr.into()) {
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {}
+                other => return Err(format!("{domain:?}, SO_REUSEPORT {reuse_port}: {other:?}")),
+            }
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_port_stays_the_tunnels_alone_with_a_connected_socket_and_after_it() {
+        let (_peer, peer_addr) = remote();
+        let mut udp = UdpIo::bind(0, &|_| true).unwrap();
+        assert!(udp.follow_peer(Some(peer_addr), &|_| true));
+        port_taken_for_all(udp.local_port()).expect("with the connected socket");
+        assert!(!udp.follow_peer(None, &|_| true));
+        port_taken_for_all(udp.local_port()).expect("after the connected socket");
     }
 }

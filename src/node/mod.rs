@@ -721,6 +721,16 @@ impl Node {
         self.host_endpoints_where(|_| true)
     }
 
+    /// The endpoint of the node's only peer, when it has exactly one and
+    /// knows where it is (the usual mobile tunnel: one server). The IO layer
+    /// may keep a socket `connect()`ed to it.
+    pub fn sole_peer_endpoint(&self) -> Option<SocketAddr> {
+        match self.order.as_slice() {
+            [only] => self.peers.get(only)?.endpoint,
+            _ => None,
+        }
+    }
+
     /// Peers whose endpoint is a host name that has no address yet.
     pub fn unresolved_peers(&self) -> Vec<(PublicKey, Endpoint)> {
         self.host_endpoints_where(|p| p.endpoint.is_none())

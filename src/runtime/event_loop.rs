@@ -30,6 +30,7 @@ use super::{RuntimeError, TunnelEvent, TunnelStats};
 use crate::config::PublicKey;
 use crate::io::fd_wait::Heard;
 use crate::io::tun_input::Ready;
+use crate::io::udp::PolledReadable;
 use crate::node::{Event, HANDSHAKE_INIT_LEN, Node};
 
 /// Receive calls handled per turn before other sources get theirs, so a
@@ -139,7 +140,7 @@ impl EventLoop {
                 },
                 ready = self.udp.readable() => {
                     ready?;
-                    self.receive(false).await?;
+                    self.receive(None).await?;
                 },
                 () = &mut sleep, if armed => {
                     timer.fired();
@@ -154,19 +155,27 @@ impl EventLoop {
         while let Some(event) = self.node.poll_event() {
             let event = match event {
                 Event::HandshakeCompleted { public_key } => {
+                    self.follow_sole_peer(true);
                     TunnelEvent::HandshakeCompleted { public_key }
                 }
                 Event::EndpointChanged {
                     public_key,
                     endpoint,
-                } => TunnelEvent::EndpointChanged {
-                    public_key,
-                    endpoint,
-                },
+                } => {
+                    self.follow_sole_peer(false);
+                    TunnelEvent::EndpointChanged {
+                        public_key,
+                        endpoint,
+                    }
+                }
                 Event::PeerUnreachable {
                     public_key,
                     unanswered_for,
                 } => {
+                    // The path under the connected socket may be what broke
+                    // (its source address was fixed at connect): back to the
+                    // listening socket until a handshake completes again.
+                    self.udp.follow_peer(None, self.control.protect());
                     // The name may point elsewhere now (a moved server, DNS64 after a switch).
                     self.resolve_host_of(&public_key);
                     TunnelEvent::PeerUnreachable {
@@ -230,7 +239,13 @@ impl EventLoop {
         let Some(tun_fd) = self.tun.direct_fd() else {
             return Ok(true);
         };
-        let woken = match idle_wait::wait(tun_fd, self.udp.fd(), self.control.bell(), timeout) {
+        let woken = match idle_wait::wait(
+            tun_fd,
+            self.udp.fd(),
+            self.udp.peer_fd(),
+            self.control.bell(),
+            timeout,
+        ) {
             Ok(woken) => woken,
             Err(e) => {
                 tracing::debug!(error = %e, "idle wait failed; waiting through tokio");
@@ -252,8 +267,8 @@ impl EventLoop {
             progress &= read > 0;
             self.udp.flush().await;
         }
-        if woken.udp {
-            progress &= self.receive(true).await?;
+        if woken.udp.listening || woken.udp.peer {
+            progress &= self.receive(Some(woken.udp)).await?;
             if self.tun.direct_fd().is_some() && self.tun.has_queued() {
                 // The answers the write brought (an echo reply, a TCP ACK).
                 self.send_queued().await;
@@ -263,9 +278,9 @@ impl EventLoop {
     }
 
     /// Decrypts what one receive call brings (bounded by the receive
-    /// buffers); `polled`: the loop's own `poll` found the socket readable.
-    /// Returns whether any datagram came.
-    async fn receive(&mut self, polled: bool) -> Result<bool, RuntimeError> {
+    /// buffers); `polled`: which sockets the loop's own `poll` found
+    /// readable (`None`: tokio's reactor did). Returns whether any datagram came.
+    async fn receive(&mut self, polled: Option<PolledReadable>) -> Result<bool, RuntimeError> {
         let mut received = false;
         for _ in 0..MAX_RECV_CALLS_PER_WAKEUP {
             let buffers = self.udp.recv(polled);
@@ -301,6 +316,8 @@ impl EventLoop {
             Command::UpdateConfig(config, reply) => {
                 self.node.update_config(config, Instant::now());
                 let _ = reply.send(Ok(()));
+                // The peers, or the sole peer's endpoint, may have changed.
+                self.follow_sole_peer(false);
                 self.resolve_unresolved();
             }
             Command::SwapTun(fd, reply) => self.tun.swap(fd, reply),
@@ -330,6 +347,20 @@ impl EventLoop {
             }
         }
         Ok(())
+    }
+
+    /// Keeps the UDP socket connected to the sole peer's endpoint, or
+    /// none with several peers or none known (see [`crate::io::udp`]).
+    /// `handshake`: one just completed, the only time a socket is made
+    /// (so never before the peer first answered); otherwise (the endpoint
+    /// moved, the config changed) one in use is moved or dropped, so it
+    /// always points where the node sends.
+    fn follow_sole_peer(&mut self, handshake: bool) {
+        if !handshake && self.udp.connected_peer().is_none() {
+            return;
+        }
+        let peer = self.node.sole_peer_endpoint();
+        self.udp.follow_peer(peer, self.control.protect());
     }
 
     /// Looks up every host-name endpoint that has no address yet.

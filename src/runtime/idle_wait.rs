@@ -1,5 +1,6 @@
 //! The event loop's wait while the tunnel is idle: one `poll(2)` on the TUN
-//! fd, the UDP socket and a doorbell, instead of tokio's reactor.
+//! fd, the UDP sockets (listening, and connected to the peer) and a
+//! doorbell, instead of tokio's reactor.
 //!
 //! Why. An idle tunnel's round trip is four wake-ups (the sender's loop,
 //! the receiver's, and back), each after a long sleep, with cold caches
@@ -26,6 +27,7 @@ use std::os::fd::{AsFd as _, BorrowedFd};
 use std::time::Duration;
 
 use crate::io::fd_wait::{self, Listener};
+use crate::io::udp::PolledReadable;
 
 /// What ended an idle wait. All false: the timeout passed (or a signal).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -34,28 +36,37 @@ pub(super) struct Woken {
     pub tun: bool,
     /// The TUN fd reports an error or hang-up (a detached interface).
     pub tun_error: bool,
-    /// The UDP socket has a datagram (or an error to collect).
-    pub udp: bool,
+    /// Which UDP socket has a datagram (or an error to collect).
+    pub udp: PolledReadable,
     /// The doorbell rang.
     pub bell: bool,
 }
 
-/// Waits until `tun` or `udp` is readable, `bell` rings or `timeout`
-/// passes (`None`: no timeout).
+/// Waits until `tun`, `udp` or `udp_peer` (the socket connected to the
+/// peer, if any) is readable, `bell` rings or `timeout` passes (`None`: no
+/// timeout).
 ///
 /// # Errors
 /// `poll` failed (the loop then uses tokio's path).
 pub(super) fn wait(
     tun: BorrowedFd<'_>,
     udp: BorrowedFd<'_>,
+    udp_peer: Option<BorrowedFd<'_>>,
     bell: &Listener,
     timeout: Option<Duration>,
 ) -> io::Result<Woken> {
-    let [tun, udp, bell] = fd_wait::wait([tun, udp, bell.as_fd()], timeout)?;
+    // Without a connected socket the listening one stands in for it (poll
+    // takes repeated fds), and what it shows there is not reported.
+    let has_peer = udp_peer.is_some();
+    let [tun, udp, udp_peer, bell] =
+        fd_wait::wait([tun, udp, udp_peer.unwrap_or(udp), bell.as_fd()], timeout)?;
     Ok(Woken {
         tun: tun.readable,
         tun_error: tun.failed,
-        udp: udp.any(),
+        udp: PolledReadable {
+            listening: udp.any(),
+            peer: has_peer && udp_peer.any(),
+        },
         bell: bell.any(),
     })
 }
@@ -70,20 +81,48 @@ mod tests {
     #[test]
     fn reports_each_readable_fd() {
         let (tun, tun_peer) = pair();
-        let (udp, udp_peer) = pair();
+        let (udp, udp_remote) = pair();
+        let (connected, connected_remote) = pair();
         let (_ring, bell) = fd_wait::doorbell().unwrap();
+        let wait_all = || {
+            wait(
+                tun.as_fd(),
+                udp.as_fd(),
+                Some(connected.as_fd()),
+                &bell,
+                None,
+            )
+        };
         tun_peer.send(b"ip").unwrap();
-        let woken = wait(tun.as_fd(), udp.as_fd(), &bell, None).unwrap();
         assert_eq!(
-            woken,
+            wait_all().unwrap(),
             Woken {
                 tun: true,
                 ..Woken::default()
             }
         );
-        udp_peer.send(b"wg").unwrap();
-        let woken = wait(tun.as_fd(), udp.as_fd(), &bell, None).unwrap();
-        assert!(woken.tun && woken.udp && !woken.bell);
+        connected_remote.send(b"wg").unwrap();
+        let woken = wait_all().unwrap();
+        assert!(woken.tun && woken.udp.peer && !woken.udp.listening && !woken.bell);
+        udp_remote.send(b"wg").unwrap();
+        let woken = wait_all().unwrap();
+        assert!(woken.tun && woken.udp.peer && woken.udp.listening && !woken.bell);
+    }
+
+    #[test]
+    fn without_a_connected_socket_only_the_listening_one_is_reported() {
+        let (tun, _tun_peer) = pair();
+        let (udp, udp_remote) = pair();
+        let (_ring, bell) = fd_wait::doorbell().unwrap();
+        udp_remote.send(b"wg").unwrap();
+        let woken = wait(tun.as_fd(), udp.as_fd(), None, &bell, None).unwrap();
+        assert_eq!(
+            woken.udp,
+            PolledReadable {
+                listening: true,
+                peer: false
+            }
+        );
     }
 
     #[test]
@@ -93,7 +132,7 @@ mod tests {
         let (udp, _udp_peer) = pair();
         let (_ring, bell) = fd_wait::doorbell().unwrap();
         drop(tun_peer);
-        let woken = wait(tun.as_fd(), udp.as_fd(), &bell, Some(Duration::ZERO)).unwrap();
+        let woken = wait(tun.as_fd(), udp.as_fd(), None, &bell, Some(Duration::ZERO)).unwrap();
         assert!(woken.tun_error, "{woken:?}");
     }
 
@@ -103,7 +142,7 @@ mod tests {
         let (udp, _udp_peer) = pair();
         let (ring, bell) = fd_wait::doorbell().unwrap();
         ring.ring().unwrap();
-        let woken = wait(tun.as_fd(), udp.as_fd(), &bell, None).unwrap();
+        let woken = wait(tun.as_fd(), udp.as_fd(), None, &bell, None).unwrap();
         assert_eq!(
             woken,
             Woken {

@@ -12,7 +12,7 @@ use quinn_udp::RecvMeta;
 use super::budget::{RECV_BUFFER_LEN, RECV_BUFFERS, gso_queue_bytes};
 use super::{RuntimeError, io_error};
 use crate::gso::{FlushStats, GsoQueue};
-use crate::io::udp::UdpIo;
+use crate::io::udp::{PolledReadable, UdpIo};
 
 /// Receive-side counters (the send side's are the queue's [`FlushStats`]).
 #[derive(Debug, Default)]
@@ -148,22 +148,44 @@ impl UdpPath {
             .map_err(io_error("waiting for the UDP socket"))
     }
 
-    /// The socket's fd, for the loop's own `poll` while idle.
+    /// The listening socket's fd, for the loop's own `poll` while idle.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.socket.fd()
     }
 
+    /// The fd of the socket connected to the peer, if there is one, for the same `poll`.
+    pub fn peer_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.socket.peer_fd()
+    }
+
+    /// Where the socket connected to the peer points, while one is in use.
+    pub fn connected_peer(&self) -> Option<SocketAddr> {
+        self.socket.connected_peer()
+    }
+
+    /// Keeps a socket connected to `peer` (`None`: none); see [`UdpIo::follow_peer`].
+    pub fn follow_peer(
+        &mut self,
+        peer: Option<SocketAddr>,
+        protect: &dyn Fn(std::os::fd::RawFd) -> bool,
+    ) {
+        self.socket.follow_peer(peer, protect);
+    }
+
     /// One receive call into the buffers; returns how many buffers it filled
     /// (0 when nothing waits or the call failed). Walk them with
-    /// [`Self::datagrams`]. `polled`: the idle loop's own `poll` found the
-    /// socket readable, so receive the datagram (or GRO batch) that woke it
-    /// into the first buffer, without asking tokio (see [`UdpIo::recv_polled`]).
-    pub fn recv(&mut self, polled: bool) -> usize {
-        let received = if polled {
-            self.socket.recv_polled(&mut self.recv_bufs[0]).map(|meta| {
-                self.recv_meta[0] = meta;
-                1
-            })
+    /// [`Self::datagrams`]. `polled`: the idle loop's own `poll` found
+    /// these sockets readable, so receive the datagram (or GRO batch) that
+    /// woke it into the first buffer, without asking tokio (see
+    /// [`UdpIo::recv_polled`]).
+    pub fn recv(&mut self, polled: Option<PolledReadable>) -> usize {
+        let received = if let Some(readable) = polled {
+            self.socket
+                .recv_polled(&mut self.recv_bufs[0], readable)
+                .map(|meta| {
+                    self.recv_meta[0] = meta;
+                    1
+                })
         } else {
             let mut slices = self.recv_bufs.each_mut().map(|buf| IoSliceMut::new(buf));
             self.socket.try_recv(&mut slices, &mut self.recv_meta)

@@ -28,8 +28,9 @@ import dev.ferrotun.resolveEndpoints
  *    search domains, then `setMetered(false)` and `setUnderlyingNetworks(null)`;
  *    the app's own builder settings come last;
  * 3. `establish()`es the interface and gives the fd to [Tunnel.start], which
- *    owns it from then on and protects its UDP socket through
- *    [VpnPlatform.protect] before the first packet;
+ *    owns it from then on and protects each of its UDP sockets (the
+ *    listening one, and one connected to a sole peer once it answers) through
+ *    [VpnPlatform.protect] before that socket's first packet;
  * 4. watches the device's networks and calls `networkChanged()` after a
  *    change (debounced, on its own thread).
  *
