@@ -1,7 +1,7 @@
 //! The tunnel's UDP sockets: the listening socket, and, while the tunnel
 //! has a single peer that answers, a second socket `connect()`ed to that
 //! peer's endpoint on the same port. [`UdpIo`] routes each send and
-//! receive to the right one; [`super::udp_socket`] does the socket calls.
+//! receive to the right one; `io::udp_socket` (private) does the socket calls.
 //!
 //! Why a connected socket. For a datagram to an unconnected socket the
 //! kernel looks up the route of every datagram it receives (and of every
