@@ -460,29 +460,46 @@ mod tests {
         Ok((buf[..meta.len].to_vec(), meta.addr))
     }
 
-    #[tokio::test]
-    async fn the_followed_peer_gets_a_socket_of_its_own_and_everyone_else_the_listening_one() {
+    /// After loopback delivered: the connected socket holds `peer`'s
+    /// datagram, the listening one `listening`'s.
+    async fn assert_each_got(
+        udp: &UdpIo,
+        peer: (&[u8], SocketAddr),
+        listening: (&[u8], SocketAddr),
+    ) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let (bytes, from) = polled(udp, PEER).unwrap();
+        assert_eq!((&bytes[..], from), peer, "on the connected socket");
+        let (bytes, from) = polled(udp, LISTENING).unwrap();
+        assert_eq!((&bytes[..], from), listening, "on the listening socket");
+    }
+
+    /// A socket following a peer, after the peer and a stranger each sent
+    /// it a datagram; with their addresses.
+    fn following_with_one_datagram_each() -> (UdpIo, SocketAddr, SocketAddr) {
         let (peer, peer_addr) = remote();
         let (stranger, stranger_addr) = remote();
         let mut udp = UdpIo::bind(0, &|_| true).unwrap();
         assert!(udp.follow_peer(Some(peer_addr), &|_| true));
-        assert_eq!(udp.connected_peer(), Some(peer_addr));
-        assert!(udp.peer_fd().is_some());
-
         peer.send_to(b"from the peer", local_to(&udp)).unwrap();
         stranger
             .send_to(b"from a stranger", local_to(&udp))
             .unwrap();
+        (udp, peer_addr, stranger_addr)
+    }
+
+    #[tokio::test]
+    async fn the_followed_peer_gets_a_socket_of_its_own_and_everyone_else_the_listening_one() {
+        let (udp, peer_addr, stranger_addr) = following_with_one_datagram_each();
+        assert_eq!(udp.connected_peer(), Some(peer_addr));
+        assert!(udp.peer_fd().is_some());
         udp.readable().await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        assert_eq!(
-            polled(&udp, PEER).unwrap(),
-            (b"from the peer".to_vec(), peer_addr)
-        );
-        assert_eq!(
-            polled(&udp, LISTENING).unwrap(),
-            (b"from a stranger".to_vec(), stranger_addr)
-        );
+        assert_each_got(
+            &udp,
+            (b"from the peer", peer_addr),
+            (b"from a stranger", stranger_addr),
+        )
+        .await;
         for which in [PEER, LISTENING] {
             let empty = polled(&udp, which).unwrap_err();
             assert_eq!(empty.kind(), io::ErrorKind::WouldBlock);
@@ -491,14 +508,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_reactor_path_receives_from_both_sockets() {
-        let (peer, peer_addr) = remote();
-        let (stranger, stranger_addr) = remote();
-        let mut udp = UdpIo::bind(0, &|_| true).unwrap();
-        assert!(udp.follow_peer(Some(peer_addr), &|_| true));
-        peer.send_to(b"from the peer", local_to(&udp)).unwrap();
-        stranger
-            .send_to(b"from a stranger", local_to(&udp))
-            .unwrap();
+        let (udp, peer_addr, stranger_addr) = following_with_one_datagram_each();
         let mut got = Vec::new();
         while got.len() < 2 {
             tokio::time::timeout(std::time::Duration::from_secs(5), udp.readable())
@@ -560,15 +570,7 @@ mod tests {
         assert_eq!(udp.connected_peer(), Some(second_addr));
         first.send_to(b"first", local_to(&udp)).unwrap();
         second.send_to(b"second", local_to(&udp)).unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        assert_eq!(
-            polled(&udp, PEER).unwrap(),
-            (b"second".to_vec(), second_addr)
-        );
-        assert_eq!(
-            polled(&udp, LISTENING).unwrap(),
-            (b"first".to_vec(), first_addr)
-        );
+        assert_each_got(&udp, (b"second", second_addr), (b"first", first_addr)).await;
 
         assert!(!udp.follow_peer(None, &|_| true));
         assert_eq!(
