@@ -329,7 +329,9 @@ impl crate::node::DatagramSink for GsoQueue {
     }
 }
 
-fn is_gso_refusal(e: &io::Error) -> bool {
+/// Whether `e` is how a kernel or path refuses a multi-datagram (GSO) send:
+/// the queue retries such a send in smaller pieces.
+pub fn is_gso_refusal(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EIO) | Some(libc::EINVAL))
 }
 

@@ -43,7 +43,7 @@ use quinn_udp::RecvMeta;
 use socket2::Domain;
 
 use super::udp_socket::UdpSocketIo;
-use crate::gso::Transmit;
+use crate::gso::{Transmit, is_gso_refusal};
 
 /// Whether the tunnel keeps a socket connected to its sole peer (see the module docs).
 const CONNECT_TO_PEER: bool = cfg!(any(target_os = "linux", target_os = "android"));
@@ -238,7 +238,9 @@ impl UdpIo {
 
     /// Sends one transmit without waiting; `WouldBlock` when the socket is
     /// full. Datagrams for the connected peer go through its socket; if
-    /// that send fails (other than full), they go out of the listening one.
+    /// that send fails (other than full, or a GSO batch refused), they go
+    /// out of the listening one, and so does everything after until the
+    /// loop replaces the socket.
     ///
     /// # Errors
     /// The send's OS error.
@@ -252,6 +254,10 @@ impl UdpIo {
                     self.full.set(Which::Peer);
                     return Err(e);
                 }
+                // The path refusing GSO (Android on cellular, a blackhole
+                // route) is no fault of this socket: the queue retries the
+                // batch in smaller pieces, through it again.
+                Err(e) if transmit.segment_size.is_some() && is_gso_refusal(&e) => return Err(e),
                 Err(e) => {
                     tracing::debug!(error = %e, "send on the connected socket failed; using the listening socket");
                     peer.failed.set(true);
@@ -558,6 +564,33 @@ mod tests {
             assert_eq!((&buf[..n], from), (expected, local_to(&udp)));
         }
         assert_eq!(udp.connected_peer(), Some(peer_addr), "no send failed");
+    }
+
+    #[tokio::test]
+    async fn a_refused_gso_batch_is_the_callers_to_split_and_keeps_the_connected_socket() {
+        let (peer, peer_addr) = remote();
+        let mut udp = UdpIo::bind(0, &|_| true).unwrap();
+        assert!(udp.follow_peer(Some(peer_addr), &|_| true));
+        // 300 segments: more than the kernel's UDP_MAX_SEGMENTS (64, or 128
+        // on newer kernels), so EINVAL, as a path that refuses GSO answers.
+        let contents = vec![7u8; 300 * 10];
+        let batch = Transmit {
+            destination: peer_addr,
+            contents: &contents,
+            segment_size: Some(10),
+        };
+        let refused = udp.try_send(&batch).unwrap_err();
+        assert!(is_gso_refusal(&refused), "{refused}");
+        assert_eq!(udp.connected_peer(), Some(peer_addr));
+        let single = Transmit {
+            destination: peer_addr,
+            contents: b"after",
+            segment_size: None,
+        };
+        udp.try_send(&single).unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = peer.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from), (&b"after"[..], local_to(&udp)));
     }
 
     #[tokio::test]
