@@ -700,7 +700,7 @@ fileprivate struct FfiConverterDuration: FfiConverterRustBuffer {
  * send, from a Ferrotun thread, never once per packet: the listening socket
  * at `start` and after every rebind (`networkChanged`), and on Android a
  * second socket on the same port, connected to the tunnel's only peer,
- * when a handshake with it completes or its endpoint moves. Return `true`
+ * when the first handshake after each of those completes. Return `true`
  * when protected. Returning `false` or throwing makes `start` /
  * `networkChanged` fail with `FerrotunError::ProtectFailed`; for the
  * connected socket the tunnel just goes on without it. Don't close or keep the fd.
@@ -724,7 +724,7 @@ public protocol SocketProtector: AnyObject, Sendable {
  * send, from a Ferrotun thread, never once per packet: the listening socket
  * at `start` and after every rebind (`networkChanged`), and on Android a
  * second socket on the same port, connected to the tunnel's only peer,
- * when a handshake with it completes or its endpoint moves. Return `true`
+ * when the first handshake after each of those completes. Return `true`
  * when protected. Returning `false` or throwing makes `start` /
  * `networkChanged` fail with `FerrotunError::ProtectFailed`; for the
  * connected socket the tunnel just goes on without it. Don't close or keep the fd.

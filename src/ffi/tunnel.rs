@@ -45,7 +45,7 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for ProtectError {
 /// send, from a Ferrotun thread, never once per packet: the listening socket
 /// at `start` and after every rebind (`networkChanged`), and on Android a
 /// second socket on the same port, connected to the tunnel's only peer,
-/// when a handshake with it completes or its endpoint moves. Return `true`
+/// when the first handshake after each of those completes. Return `true`
 /// when protected. Returning `false` or throwing makes `start` /
 /// `networkChanged` fail with `FerrotunError::ProtectFailed`; for the
 /// connected socket the tunnel just goes on without it. Don't close or keep the fd.

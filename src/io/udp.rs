@@ -15,9 +15,15 @@
 //! - Only on Linux and Android, only for a tunnel with exactly one peer,
 //!   and only after a handshake with it completed (the event loop decides
 //!   when). It moves with the peer's endpoint (which itself moves only on
-//!   authenticated packets, a config change or a fresh lookup) and is
-//!   dropped when the peer stops answering, so a path that broke under it
-//!   (its source address is fixed at `connect`) cannot keep the tunnel down.
+//!   authenticated packets, a config change or a fresh lookup), in place.
+//!   When the peer stops answering it stops carrying sends until a
+//!   handshake completes again and connects it afresh, so a path that broke
+//!   under it (its source address is fixed at `connect`) cannot keep the
+//!   tunnel down. It is never closed before the listening socket (a rebind
+//!   replaces both), so nothing it has queued is lost.
+//! - Right after it is made or moved, the listening socket's queue is read
+//!   first: the peer's datagrams that came before are older than the ones
+//!   the connected socket gets, and a flow keeps its order.
 //! - It shares the listening socket's port (`SO_REUSEPORT`, on only while
 //!   it binds, so the port stays the tunnel's alone); the kernel gives a
 //!   connected socket the datagrams from its peer over the listening one.
@@ -77,14 +83,18 @@ enum Which {
     Peer,
 }
 
-/// The socket connected to the sole peer.
+/// The socket connected to the sole peer. Once made it lives as long as
+/// the listening socket (closing it would lose what it has queued): the
+/// loop moves it to a new address in place, or stops sending through it.
 #[derive(Debug)]
 struct PeerSocket {
     socket: UdpSocketIo,
+    /// The address it is connected to.
     addr: SocketAddr,
-    /// A send on it failed: the listening socket sends until the loop
-    /// drops this one (a fresh `connect` picks a fresh route and source).
-    failed: Cell<bool>,
+    /// Sends to `addr` go through it. False after a send on it failed or
+    /// the loop let it go ([`UdpIo::follow_peer`] with `None`): the
+    /// listening socket sends, and this one is still read.
+    in_use: Cell<bool>,
 }
 
 /// The listening socket and, at times, the socket connected to the peer
@@ -97,6 +107,9 @@ pub struct UdpIo {
     full: Cell<Which>,
     /// Which socket [`Self::try_recv`] tries first next time.
     listening_first: Cell<bool>,
+    /// Set when the connected socket is made or moved: receives take the
+    /// listening socket's queue first, until it is empty.
+    drain_listening_first: Cell<bool>,
     /// See [`Self::max_gso_segments`].
     max_gso_segments: usize,
     /// Dual-stack IPv6 listening socket: IPv4 destinations are written as v4-mapped.
@@ -128,40 +141,58 @@ impl UdpIo {
             peer: None,
             full: Cell::new(Which::Listening),
             listening_first: Cell::new(false),
+            drain_listening_first: Cell::new(false),
             max_gso_segments,
             ipv6,
         })
     }
 
-    /// Keeps a socket connected to `peer` (`None`: none), replacing one
-    /// connected elsewhere or one whose send failed; best effort: when it
-    /// cannot be made, the listening socket carries everything. Returns
-    /// whether a connected socket is in use afterwards.
+    /// Keeps a socket connected to `peer` for its datagrams (`None`: sends
+    /// go out of the listening socket; the connected one, if any, is still
+    /// read): makes the socket, or moves it to `peer` in place when it is
+    /// connected elsewhere or a send on it failed (which also picks a
+    /// fresh route and source address). Best effort: when it cannot be
+    /// made or moved, the listening socket sends. Returns whether sends to
+    /// `peer` go through a connected socket afterwards.
     pub fn follow_peer(
         &mut self,
         peer: Option<SocketAddr>,
         protect: &dyn Fn(RawFd) -> bool,
     ) -> bool {
         let peer = peer.filter(|_| CONNECT_TO_PEER);
-        if let Some(current) = &self.peer
-            && Some(current.addr) == peer
-            && !current.failed.get()
-        {
-            return true;
-        }
-        self.peer = None;
-        self.full.set(Which::Listening);
         let Some(addr) = peer else {
+            if let Some(current) = &self.peer {
+                current.in_use.set(false);
+            }
             return false;
         };
+        if let Some(current) = &mut self.peer {
+            if current.addr == addr && current.in_use.get() {
+                return true;
+            }
+            let moved = current.socket.reconnect(addr);
+            if let Err(e) = &moved {
+                tracing::debug!(error = %e, "cannot move the connected socket; the listening socket sends");
+            }
+            current.addr = addr;
+            current.in_use.set(moved.is_ok());
+            // Datagrams from `addr` that came before the move wait on the
+            // listening socket: read them first.
+            self.drain_listening_first.set(true);
+            return moved.is_ok();
+        }
         match self.connect_peer_socket(addr, protect) {
             Ok(socket) => {
                 tracing::debug!(peer = %addr, "UDP socket connected to the peer");
                 self.peer = Some(PeerSocket {
                     socket,
                     addr,
-                    failed: Cell::new(false),
+                    in_use: Cell::new(true),
                 });
+                // The peer's datagrams that came before the connect wait
+                // on the listening socket: read them first, so a flow's
+                // packets keep their order.
+                self.drain_listening_first.set(true);
                 true
             }
             Err(e) => {
@@ -204,7 +235,7 @@ impl UdpIo {
     pub fn connected_peer(&self) -> Option<SocketAddr> {
         self.peer
             .as_ref()
-            .filter(|p| !p.failed.get())
+            .filter(|p| p.in_use.get())
             .map(|p| p.addr)
     }
 
@@ -240,14 +271,14 @@ impl UdpIo {
     /// full. Datagrams for the connected peer go through its socket; if
     /// that send fails (other than full, or a GSO batch refused), they go
     /// out of the listening one, and so does everything after until the
-    /// loop replaces the socket.
+    /// loop connects it afresh.
     ///
     /// # Errors
     /// The send's OS error.
     pub fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
         if let Some(peer) = &self.peer
             && peer.addr == transmit.destination
-            && !peer.failed.get()
+            && peer.in_use.get()
         {
             match peer.socket.try_send(transmit, transmit.destination) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -260,7 +291,7 @@ impl UdpIo {
                 Err(e) if transmit.segment_size.is_some() && is_gso_refusal(&e) => return Err(e),
                 Err(e) => {
                     tracing::debug!(error = %e, "send on the connected socket failed; using the listening socket");
-                    peer.failed.set(true);
+                    peer.in_use.set(false);
                 }
                 Ok(()) => return Ok(()),
             }
@@ -301,20 +332,35 @@ impl UdpIo {
 
     /// Receives one datagram, or one GRO batch of them, into `buf` after
     /// the caller's own `poll` found a socket readable (so without asking
-    /// tokio, which has not seen it): from the connected socket first. For
+    /// tokio, which has not seen it): from the connected socket first,
+    /// except right after it was made or moved, when what the listening
+    /// socket holds is older and comes first (checked with a call). For
     /// the datagram that woke an idle loop: on Linux and Android with one
     /// plain `recvmsg`; elsewhere through quinn-udp.
     ///
     /// # Errors
     /// `WouldBlock` when nothing is waiting, or the OS error.
     pub fn recv_polled(&self, buf: &mut [u8], readable: PolledReadable) -> io::Result<RecvMeta> {
+        let mut listening = readable.listening;
+        if self.peer.is_some() && self.drain_listening_first.get() {
+            match self.listening.recv_polled(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.drain_listening_first.set(false);
+                    listening = false;
+                }
+                result => return result,
+            }
+        }
         if readable.peer
             && let Some(peer) = &self.peer
         {
             match peer.socket.recv_polled(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && readable.listening => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && listening => {}
                 result => return result,
             }
+        }
+        if !listening {
+            return Err(io::ErrorKind::WouldBlock.into());
         }
         self.listening.recv_polled(buf)
     }
@@ -335,6 +381,16 @@ impl UdpIo {
         let Some(peer) = &self.peer else {
             return self.listening.try_recv(bufs, meta);
         };
+        if self.drain_listening_first.get() {
+            // Asked of the socket, not of the reactor, which may not have
+            // seen all of what waits there yet.
+            match self.listening.try_recv(bufs, meta) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.drain_listening_first.set(false);
+                }
+                result => return result,
+            }
+        }
         // Both ready: take turns, so a busy peer cannot starve the
         // listening socket (its handshakes from a new address) nor the reverse.
         let peer_first = !self.listening_first.replace(!self.listening_first.get());
@@ -487,11 +543,19 @@ mod tests {
         let (stranger, stranger_addr) = remote();
         let mut udp = UdpIo::bind(0, &|_| true).unwrap();
         assert!(udp.follow_peer(Some(peer_addr), &|_| true));
+        nothing_before_the_connect(&udp);
         peer.send_to(b"from the peer", local_to(&udp)).unwrap();
         stranger
             .send_to(b"from a stranger", local_to(&udp))
             .unwrap();
         (udp, peer_addr, stranger_addr)
+    }
+
+    /// Right after a connect or move, receives read the listening queue
+    /// first; with nothing there, the first (empty) receive ends that.
+    fn nothing_before_the_connect(udp: &UdpIo) {
+        let e = polled(udp, PEER).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
     }
 
     #[tokio::test]
@@ -594,28 +658,75 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn following_another_address_moves_the_socket_and_none_drops_it() {
+    async fn following_another_address_moves_the_socket_and_none_only_stops_its_sends() {
         let (first, first_addr) = remote();
         let (second, second_addr) = remote();
         let mut udp = UdpIo::bind(0, &|_| true).unwrap();
         assert!(udp.follow_peer(Some(first_addr), &|_| true));
         assert!(udp.follow_peer(Some(second_addr), &|_| true));
         assert_eq!(udp.connected_peer(), Some(second_addr));
+        nothing_before_the_connect(&udp);
         first.send_to(b"first", local_to(&udp)).unwrap();
         second.send_to(b"second", local_to(&udp)).unwrap();
         assert_each_got(&udp, (b"second", second_addr), (b"first", first_addr)).await;
 
+        // Let go: no sends through it, but it stays (closing it would lose
+        // what it has queued) and is still read.
         assert!(!udp.follow_peer(None, &|_| true));
         assert_eq!(
-            (udp.connected_peer(), udp.peer_fd().is_none()),
+            (udp.connected_peer(), udp.peer_fd().is_some()),
             (None, true)
         );
         second.send_to(b"second again", local_to(&udp)).unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert_eq!(
-            polled(&udp, LISTENING).unwrap(),
+            polled(&udp, PEER).unwrap(),
             (b"second again".to_vec(), second_addr)
         );
+    }
+
+    /// The peer's datagrams that reached the listening socket before the
+    /// connect are older than those on the connected socket: a flow keeps
+    /// its order only if they are read first, on either receive path.
+    #[tokio::test]
+    async fn datagrams_from_before_the_connect_are_read_first() {
+        for polled_path in [true, false] {
+            let (peer, peer_addr) = remote();
+            let mut udp = UdpIo::bind(0, &|_| true).unwrap();
+            for n in 0..3u8 {
+                peer.send_to(&[n], local_to(&udp)).unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            assert!(udp.follow_peer(Some(peer_addr), &|_| true));
+            for n in 3..6u8 {
+                peer.send_to(&[n], local_to(&udp)).unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let mut order = Vec::new();
+            while order.len() < 6 {
+                let mut buf = [0u8; 64];
+                let got = if polled_path {
+                    let both = PolledReadable {
+                        listening: true,
+                        peer: true,
+                    };
+                    udp.recv_polled(&mut buf, both).map(|meta| meta.len)
+                } else {
+                    tokio::time::timeout(std::time::Duration::from_secs(5), udp.readable())
+                        .await
+                        .expect("a datagram left unreported")
+                        .unwrap();
+                    let mut meta = [RecvMeta::default()];
+                    udp.try_recv(&mut [IoSliceMut::new(&mut buf)], &mut meta)
+                        .map(|_| meta[0].len)
+                };
+                match got {
+                    Ok(len) => order.extend_from_slice(&buf[..len]),
+                    Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock),
+                }
+            }
+            assert_eq!(order, [0, 1, 2, 3, 4, 5], "polled path: {polled_path}");
+        }
     }
 
     #[tokio::test]
@@ -688,12 +799,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_port_stays_the_tunnels_alone_with_a_connected_socket_and_after_it() {
+    async fn the_port_stays_the_tunnels_alone_with_a_connected_socket_in_use_or_not() {
         let (_peer, peer_addr) = remote();
         let mut udp = UdpIo::bind(0, &|_| true).unwrap();
         assert!(udp.follow_peer(Some(peer_addr), &|_| true));
         port_taken_for_all(udp.local_port()).expect("with the connected socket");
         assert!(!udp.follow_peer(None, &|_| true));
-        port_taken_for_all(udp.local_port()).expect("after the connected socket");
+        port_taken_for_all(udp.local_port()).expect("with the connected socket let go");
     }
 }

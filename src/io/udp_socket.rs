@@ -94,6 +94,35 @@ impl UdpSocketIo {
         Ok(())
     }
 
+    /// Ties a connected socket to `peer` afresh: first undoes the old
+    /// `connect` (which also forgets the source address it fixed, so the
+    /// new one picks its route and source anew), then connects. What the
+    /// socket has queued stays queued; for the moment in between it is an
+    /// unconnected socket on the port and may be handed anyone's datagram,
+    /// which its reader takes like any other.
+    ///
+    /// # Errors
+    /// Either call's error; after one the socket is not connected.
+    pub fn reconnect(&self, peer: SocketAddr) -> io::Result<()> {
+        self.connected_to.set(None);
+        // SAFETY: all-zero is a valid `sockaddr`; AF_UNSPEC asks `connect`
+        // to dissolve the association. The fd is open (owned by `socket`)
+        // and the pointer and length describe the local `unspec`.
+        let rc = unsafe {
+            let mut unspec: libc::sockaddr = std::mem::zeroed();
+            unspec.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+            libc::connect(
+                self.socket.as_raw_fd(),
+                &raw const unspec,
+                size_of::<libc::sockaddr>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.connect(peer)
+    }
+
     /// Sets or clears `SO_REUSEPORT`, which a socket binding an already
     /// bound port needs on both sockets at the moment it binds (see
     /// [`super::udp::UdpIo::follow_peer`] for why only for that moment).

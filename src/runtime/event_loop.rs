@@ -173,8 +173,9 @@ impl EventLoop {
                     unanswered_for,
                 } => {
                     // The path under the connected socket may be what broke
-                    // (its source address was fixed at connect): back to the
-                    // listening socket until a handshake completes again.
+                    // (its source address was fixed at connect): sends leave
+                    // from the listening socket until a handshake completes
+                    // again and connects it afresh.
                     self.udp.follow_peer(None, self.control.protect());
                     // The name may point elsewhere now (a moved server, DNS64 after a switch).
                     self.resolve_host_of(&public_key);
@@ -353,8 +354,9 @@ impl EventLoop {
     /// none with several peers or none known (see [`crate::io::udp`]).
     /// `handshake`: one just completed, the only time a socket is made
     /// (so never before the peer first answered); otherwise (the endpoint
-    /// moved, the config changed) one in use is moved or dropped, so it
-    /// always points where the node sends.
+    /// moved, the config changed) one in use is moved, or let go (sends
+    /// then leave from the listening socket), so it always points where
+    /// the node sends.
     fn follow_sole_peer(&mut self, handshake: bool) {
         if !handshake && self.udp.connected_peer().is_none() {
             return;

@@ -39,8 +39,8 @@ pub use crate::node::{DropStats, PeerStats};
 /// Called with each UDP socket's fd after it is created and before its
 /// first send (Android: `VpnService.protect`): the listening socket at
 /// start and after every rebind, and on Linux and Android the socket
-/// connected to the tunnel's only peer, whenever it is made (see
-/// [`crate::io::udp`]).
+/// connected to the tunnel's only peer, made when the first handshake
+/// after each of those completes (see [`crate::io::udp`]).
 pub trait SocketProtector: Send + Sync + 'static {
     /// Returns `false` when the socket could not be protected; the tunnel then
     /// refuses to use it (for the connected socket: carries on without it).

@@ -1599,7 +1599,7 @@ public object FfiConverterDuration: FfiConverterRustBuffer<java.time.Duration> {
  * send, from a Ferrotun thread, never once per packet: the listening socket
  * at `start` and after every rebind (`networkChanged`), and on Android a
  * second socket on the same port, connected to the tunnel's only peer,
- * when a handshake with it completes or its endpoint moves. Return `true`
+ * when the first handshake after each of those completes. Return `true`
  * when protected. Returning `false` or throwing makes `start` /
  * `networkChanged` fail with `FerrotunError::ProtectFailed`; for the
  * connected socket the tunnel just goes on without it. Don't close or keep the fd.
@@ -1625,7 +1625,7 @@ public interface SocketProtector {
  * send, from a Ferrotun thread, never once per packet: the listening socket
  * at `start` and after every rebind (`networkChanged`), and on Android a
  * second socket on the same port, connected to the tunnel's only peer,
- * when a handshake with it completes or its endpoint moves. Return `true`
+ * when the first handshake after each of those completes. Return `true`
  * when protected. Returning `false` or throwing makes `start` /
  * `networkChanged` fail with `FerrotunError::ProtectFailed`; for the
  * connected socket the tunnel just goes on without it. Don't close or keep the fd.
