@@ -16,13 +16,16 @@
 //!
 //! An idle loop (reading the TUN itself, nothing queued) waits in its own
 //! `poll` instead of tokio's reactor, and sends or writes what woke it at
-//! once; see [`super::idle_wait`].
+//! once; see [`super::idle_wait`]. For half a second after traffic, that wait
+//! also ends every few tens of milliseconds, to keep the loop warm for the
+//! next packet; see [`super::keep_warm`].
 
 use std::time::{Duration, Instant, SystemTime};
 
 use super::budget::MAX_BATCH;
 use super::control::{Command, Control};
 use super::idle_wait;
+use super::keep_warm::KeepWarm;
 use super::timer::Timer;
 use super::tun_path::TunPath;
 use super::udp_path::UdpPath;
@@ -44,6 +47,7 @@ pub(super) struct EventLoop {
     udp: UdpPath,
     tun: TunPath,
     control: Control,
+    keep_warm: KeepWarm,
     /// One moment on both clocks, so reported handshake times do not drift between calls.
     clock_anchor: (Instant, SystemTime),
 }
@@ -55,6 +59,7 @@ impl EventLoop {
             udp,
             tun,
             control,
+            keep_warm: KeepWarm::new(),
             clock_anchor: (Instant::now(), SystemTime::now()),
         }
     }
@@ -116,7 +121,11 @@ impl EventLoop {
             let has_queued = self.tun.has_queued();
 
             if may_wait_idle && !has_queued && self.is_idle() {
-                let timeout = timer.armed().map(|at| at.saturating_duration_since(now));
+                let wake_at = [timer.armed(), self.keep_warm.deadline(now)]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                let timeout = wake_at.map(|at| at.saturating_duration_since(now));
                 may_wait_idle = self.wait_idle(timeout).await?;
                 continue;
             }
@@ -130,6 +139,7 @@ impl EventLoop {
                     Some(command) => self.handle_command(command)?,
                 },
                 ready = self.tun.ready() => {
+                    self.keep_warm.traffic(now);
                     let direct = matches!(ready, Ready::Direct);
                     self.tun.take(ready)?;
                     if direct {
@@ -140,6 +150,7 @@ impl EventLoop {
                 },
                 ready = self.udp.readable() => {
                     ready?;
+                    self.keep_warm.traffic(now);
                     self.receive(None).await?;
                 },
                 () = &mut sleep, if armed => {
@@ -256,6 +267,9 @@ impl EventLoop {
         // Hung up: no sender is left, so the bell reads as ringing forever;
         // the next turn goes through tokio, which sees the channel closed.
         let mut progress = !(woken.bell && self.control.bell().answer() == Heard::HungUp);
+        if woken.tun || woken.udp.listening || woken.udp.peer {
+            self.keep_warm.traffic(Instant::now());
+        }
         if woken.tun_error {
             // Reads once for the fd's error; always an error, so the tunnel stops.
             self.tun.take(Ready::DirectError)?;

@@ -14,6 +14,7 @@ mod budget;
 mod control;
 mod event_loop;
 mod idle_wait;
+mod keep_warm;
 mod timer;
 mod tun_path;
 mod udp_path;
