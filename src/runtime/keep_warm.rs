@@ -2,10 +2,10 @@
 //!
 //! A loop that slept tens of milliseconds answers its next packet slower
 //! than one that ran moments before: on the benchmark machine, one empty
-//! turn every 40 ms took about a fifth off the idle round trip, whatever the
-//! spacing of the pings (README, "Where boringtun-cli's idle lead comes
-//! from"). An unrelated process waking as often did not help; the loop's own
-//! thread has to run. So for [`WINDOW`] after the last packet or datagram,
+//! turn every 40 ms took about a fifth off the idle round trip, with pings
+//! 50 or 200 ms apart (README, "Where boringtun-cli's idle lead comes from",
+//! "Keeping the loop warm"). An unrelated process waking as often did not
+//! help; the loop's own thread has to run. So for [`WINDOW`] after the last packet or datagram,
 //! the idle wait ends every [`PERIOD`] for one turn that finds nothing.
 //! After that the loop sleeps until a packet, a command or the node's own
 //! timer: a quiet tunnel does not wake, and one carrying sparse traffic
