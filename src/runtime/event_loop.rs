@@ -267,22 +267,23 @@ impl EventLoop {
         // Hung up: no sender is left, so the bell reads as ringing forever;
         // the next turn goes through tokio, which sees the channel closed.
         let mut progress = !(woken.bell && self.control.bell().answer() == Heard::HungUp);
-        if woken.tun || woken.udp.listening || woken.udp.peer {
-            self.keep_warm.traffic(Instant::now());
+        let now = Instant::now();
+        let datagram = woken.udp.listening || woken.udp.peer;
+        if woken.tun || datagram {
+            self.keep_warm.traffic(now);
         }
         if woken.tun_error {
             // Reads once for the fd's error; always an error, so the tunnel stops.
             self.tun.take(Ready::DirectError)?;
         }
         if woken.tun {
-            let now = Instant::now();
             let Self { node, udp, tun, .. } = self;
             let read =
                 tun.read_polled(|packet| node.handle_tun_packet(packet, now, udp.queue()))?;
             progress &= read > 0;
             self.udp.flush().await;
         }
-        if woken.udp.listening || woken.udp.peer {
+        if datagram {
             progress &= self.receive(Some(woken.udp)).await?;
             if self.tun.direct_fd().is_some() && self.tun.has_queued() {
                 // The answers the write brought (an echo reply, a TCP ACK).
